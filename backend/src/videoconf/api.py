@@ -1,0 +1,256 @@
+"""HTTP routes: health, metrics, REST API, and the WebSocket upgrade."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from .auth import Authenticator, AuthError, Identity, clean_display_name
+from .config import Settings
+from .hub import Hub
+from .metrics import CONTENT_TYPE, Metrics
+from .openapi import document as openapi_document
+from .protocol import MAX_CHAT_LENGTH, ROOM_ID_PATTERN
+
+SUBPROTOCOL: Final = "videoconf.v1"
+ROOM_ID: Final = re.compile(ROOM_ID_PATTERN)
+LOCAL_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+
+settings_key: Final = web.AppKey("settings", Settings)
+hub_key: Final = web.AppKey("hub", Hub)
+metrics_key: Final = web.AppKey("metrics", Metrics)
+auth_key: Final = web.AppKey("auth", Authenticator)
+
+routes = web.RouteTableDef()
+
+
+class GuestRequest(msgspec.Struct, rename="camel"):
+    display_name: str
+
+
+def error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def identify(request: web.Request, *, required: bool) -> Identity | None:
+    token = bearer(request)
+    if token is None:
+        if required:
+            raise AuthError("missing_token", "sign in first: Authorization: Bearer <token>")
+        return None
+    return await request.app[auth_key].verify(token)
+
+
+def token_response(token: str, identity: Identity) -> web.Response:
+    return web.json_response(
+        {
+            "token": token,
+            "clientId": identity.client_id,
+            "displayName": identity.display_name,
+            "expiresAt": identity.expires_at,
+        }
+    )
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "healthy"})
+
+
+@routes.get("/ready")
+async def ready(request: web.Request) -> web.Response:
+    if request.app[hub_key].draining:
+        return web.json_response({"status": "draining"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[metrics_key].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+@routes.post("/api/auth/guest")
+async def guest_sign_in(request: web.Request) -> web.Response:
+    settings = request.app[settings_key]
+    if not settings.guest_auth:
+        return error(403, "guest_auth_disabled", "guest sign-in is turned off on this server")
+    try:
+        body = msgspec.json.decode(await request.read(), type=GuestRequest)
+        token, identity = request.app[auth_key].issue_guest_token(body.display_name)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return error(400, "invalid_request", f'expected {{"displayName": string}}: {exc}')
+    except ValueError as exc:
+        return error(400, "invalid_display_name", str(exc))
+    return token_response(token, identity)
+
+
+@routes.post("/api/auth/refresh")
+async def refresh(request: web.Request) -> web.Response:
+    identity = await identify(request, required=True)
+    assert identity is not None
+    if identity.provider != "guest":
+        return error(400, "not_a_guest_token", "refresh Auth0 tokens with Auth0")
+    token, fresh = request.app[auth_key].refresh_guest_token(identity)
+    return token_response(token, fresh)
+
+
+@routes.post("/api/rooms")
+async def create_room(request: web.Request) -> web.Response:
+    await identify(request, required=True)
+    room_id = request.app[hub_key].create_room()
+    if room_id is None:
+        return error(503, "server_busy", "this server holds as many rooms as it may")
+    return web.json_response({"roomId": room_id, "path": f"/{room_id}"}, status=201)
+
+
+@routes.get("/api/rooms/{room_id}")
+async def room_info(request: web.Request) -> web.Response:
+    room_id = request.match_info["room_id"]
+    if not ROOM_ID.match(room_id):
+        return error(400, "invalid_room_id", "room ids are 3-64 letters, digits, - or _")
+    identity = await identify(request, required=False)
+    info = request.app[hub_key].room_info(room_id, identity.client_id if identity else None)
+    body: dict[str, Any] = {
+        "roomId": info.room_id,
+        "exists": info.exists,
+        "participantCount": info.participants,
+    }
+    if info.names is not None:
+        body["participants"] = info.names
+    return web.json_response(body)
+
+
+@routes.get("/api/config")
+async def client_config(request: web.Request) -> web.Response:
+    settings = request.app[settings_key]
+    ice: list[dict[str, Any]] = []
+    if settings.stun_urls:
+        ice.append({"urls": list(settings.stun_urls)})
+    return web.json_response(
+        {
+            "auth": {
+                "guest": settings.guest_auth,
+                "auth0": {
+                    "domain": settings.auth0_domain,
+                    "clientId": settings.auth0_client_id,
+                    "audience": settings.auth0_audience,
+                }
+                if settings.auth0_enabled
+                else None,
+            },
+            "iceServers": ice,
+            "websocket": {"path": "/ws/hub/{roomId}", "subprotocol": SUBPROTOCOL},
+            "limits": {
+                "maxChatLength": MAX_CHAT_LENGTH,
+                "maxMessageBytes": settings.ws_max_message_bytes,
+                "rateLimit": settings.ws_rate_limit,
+                "rateBurst": settings.ws_rate_burst,
+                "maxRoomSize": settings.max_room_size,
+                "chatHistory": settings.chat_history,
+                "reconnectGraceSeconds": settings.reconnect_grace,
+            },
+        }
+    )
+
+
+def origin_allowed(request: web.Request, settings: Settings) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser; origin checks guard against cross-site pages only
+    if origin in settings.allowed_origins or "*" in settings.allowed_origins:
+        return True
+    if settings.allowed_origins or settings.production:
+        return False
+    host = urlsplit(origin).hostname or ""
+    # Development default: any local page, or a page served from this very host.
+    return host in LOCAL_HOSTS or host == (request.url.host or "")
+
+
+def websocket_token(request: web.Request) -> str | None:
+    token = request.query.get("token")
+    if token:
+        return token
+    for value in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
+        value = value.strip()
+        if value.count(".") == 2:
+            return value
+    return bearer(request)
+
+
+async def frames(socket: web.WebSocketResponse) -> AsyncIterator[bytes | None]:
+    async for message in socket:
+        if message.type == WSMsgType.TEXT:
+            data = message.data
+            yield data if isinstance(data, bytes) else data.encode()
+        elif message.type == WSMsgType.BINARY:
+            yield None
+        else:
+            return
+
+
+@routes.get("/ws/hub/{room_id}")
+async def websocket(request: web.Request) -> web.StreamResponse:
+    settings, hub = request.app[settings_key], request.app[hub_key]
+    room_id = request.match_info["room_id"]
+    if not ROOM_ID.match(room_id):
+        return error(400, "invalid_room_id", "room ids are 3-64 letters, digits, - or _")
+    if hub.draining:
+        return error(503, "draining", "this server is shutting down; connect again")
+    if not origin_allowed(request, settings):
+        return error(403, "origin_not_allowed", "this page's origin may not connect")
+    token = websocket_token(request)
+    if token is None:
+        return error(401, "missing_token", "pass a token as ?token= or a WebSocket subprotocol")
+    identity = await request.app[auth_key].verify(token)
+    display_name = identity.display_name
+    if display_name is None:
+        try:
+            display_name = clean_display_name(request.query.get("displayName", ""))
+        except ValueError as exc:
+            return error(400, "invalid_display_name", str(exc))
+    socket = web.WebSocketResponse(
+        protocols=(SUBPROTOCOL,),
+        compress=False,  # permessage-deflate multiplies memory per connection 4-8x
+        max_msg_size=settings.ws_max_message_bytes * 4,
+        heartbeat=settings.ws_heartbeat or None,
+        decode_text=False,
+    )
+    if not socket.can_prepare(request).ok:
+        return error(400, "not_a_websocket", "this path takes WebSocket upgrades only")
+    await socket.prepare(request)
+    await hub.serve(
+        socket, frames(socket), room_id, identity.client_id, display_name, WSMsgType.TEXT
+    )
+    return socket
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every failure is a JSON body with a code and a message, never a traceback."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except AuthError as exc:
+        status = 503 if exc.code == "auth_unavailable" else 401
+        return error(status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)

@@ -1,0 +1,347 @@
+"""Connections <-> rooms: feeds client commands to rooms, carries out their effects.
+
+Deliveries go through a bounded per-connection queue drained by one writer task, so a
+client that stops reading is cut off instead of stalling everyone else in its room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .config import Settings
+from .metrics import OK, Metrics
+from .protocol import (
+    CLOSE_CODES,
+    RECONNECT_REASONS,
+    DisconnectReason,
+    ErrorCode,
+    ProtocolError,
+    encode,
+    error_payload,
+    parse,
+)
+from .room import Close, Deliver, Effect, ParticipantsChanged, PeerOutcome, Room, RoomLimits
+
+log = logging.getLogger(__name__)
+
+# A connection that keeps breaking the rules this many times in a window is closed.
+MAX_VIOLATIONS = 20
+VIOLATION_WINDOW = 10.0
+
+
+class Socket(Protocol):
+    """What the hub needs of a WebSocket (aiohttp's WebSocketResponse fits)."""
+
+    async def send_frame(
+        self, message: bytes, opcode: Any, compress: int | None = None
+    ) -> None: ...
+
+    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
+
+
+class TokenBucket:
+    """Messages per second with a burst allowance; rate 0 turns it off."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = now
+
+    def take(self, now: float) -> bool:
+        if self.rate <= 0:
+            return True
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class Connection:
+    """One participant's WebSocket with its bounded send queue."""
+
+    def __init__(
+        self,
+        socket: Socket,
+        room_id: str,
+        client_id: str,
+        display_name: str,
+        settings: Settings,
+        now: float,
+        text_opcode: Any,
+    ) -> None:
+        self.socket = socket
+        self.room_id = room_id
+        self.client_id = client_id
+        self.display_name = display_name
+        self.queue: deque[bytes] = deque()
+        self.limit = settings.ws_send_queue
+        self.bucket = TokenBucket(settings.ws_rate_limit, settings.ws_rate_burst, now)
+        self.violations = 0
+        self.window_start = now
+        self.last_rate_error = 0.0
+        self.close_reason: DisconnectReason | None = None
+        self._wakeup = asyncio.Event()
+        self._text = text_opcode
+        self.writer = asyncio.get_running_loop().create_task(self._write())
+
+    def send(self, data: bytes) -> None:
+        if self.close_reason is not None:
+            return
+        if len(self.queue) >= self.limit:
+            self.close(DisconnectReason.SLOW_CONSUMER)
+            return
+        self.queue.append(data)
+        self._wakeup.set()
+
+    def close(self, reason: DisconnectReason) -> None:
+        """Queue a `disconnect` telling why, then close; later sends are dropped."""
+        if self.close_reason is not None:
+            return
+        if reason == DisconnectReason.SLOW_CONSUMER:
+            self.queue.clear()  # it could not keep up; only the goodbye is worth sending
+        self.queue.append(
+            encode("disconnect", {"reason": reason.value, "reconnect": reason in RECONNECT_REASONS})
+        )
+        self.close_reason = reason
+        self._wakeup.set()
+
+    def violation(self, now: float) -> bool:
+        """Count a broken rule; True when the connection should be closed for it."""
+        if now - self.window_start > VIOLATION_WINDOW:
+            self.window_start = now
+            self.violations = 0
+        self.violations += 1
+        return self.violations > MAX_VIOLATIONS
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                while self.queue:
+                    await self.socket.send_frame(self.queue.popleft(), self._text)
+                if self.close_reason is not None:
+                    code = CLOSE_CODES[self.close_reason]
+                    await self.socket.close(code=code, message=self.close_reason.value.encode())
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+        except (ConnectionError, RuntimeError):
+            return  # the peer went away; the reader notices and cleans up
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    room_id: str
+    exists: bool
+    participants: int
+    names: list[dict[str, str]] | None
+
+
+class Hub:
+    """All rooms and connections of this process."""
+
+    def __init__(
+        self, settings: Settings, metrics: Metrics, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.clock = clock
+        self.rooms: dict[str, Room] = {}
+        self.connections: dict[tuple[str, str], Connection] = {}
+        self.draining = False
+        self._all_closed = asyncio.Event()
+        self.limits = RoomLimits(
+            max_members=settings.max_room_size,
+            chat_history=settings.chat_history,
+            reconnect_grace=settings.reconnect_grace,
+            empty_room_ttl=settings.empty_room_ttl,
+        )
+
+    # -- rooms ----------------------------------------------------------------------------
+
+    def create_room(self) -> str | None:
+        """A new room with an unguessable id, or None when this process is at its limit."""
+        if len(self.rooms) >= self.settings.max_rooms:
+            return None
+        room_id = secrets.token_urlsafe(12)
+        self._room(room_id)
+        return room_id
+
+    def room_info(self, room_id: str, client_id: str | None) -> RoomInfo:
+        room = self.rooms.get(room_id)
+        if room is None:
+            return RoomInfo(room_id, False, 0, None)
+        member = room.members.get(client_id) if client_id else None
+        names = None
+        if member is not None and member.role > 0:
+            names = [m.card() for m in room.admitted()]
+        return RoomInfo(room_id, True, room.participant_count(), names)
+
+    def _room(self, room_id: str) -> Room:
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = self.rooms[room_id] = Room(room_id, self.clock(), self.limits)
+            self.metrics.rooms.set(len(self.rooms))
+        return room
+
+    def sweep(self) -> None:
+        """Expire absent members and remove rooms nobody will come back to."""
+        now = self.clock()
+        for room_id, room in list(self.rooms.items()):
+            self.apply(room_id, room.expire(now))
+            if room.removable(now):
+                del self.rooms[room_id]
+        self.metrics.rooms.set(len(self.rooms))
+
+    async def sweep_forever(self, interval: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("room sweep failed")
+
+    # -- connections ----------------------------------------------------------------------
+
+    async def serve(
+        self,
+        socket: Socket,
+        messages: Any,
+        room_id: str,
+        client_id: str,
+        display_name: str,
+        text_opcode: Any,
+    ) -> None:
+        """Run one participant's connection until it closes. `messages` yields raw frames."""
+        now = self.clock()
+        if room_id not in self.rooms and len(self.rooms) >= self.settings.max_rooms:
+            await socket.send_frame(
+                encode(
+                    "error",
+                    error_payload(
+                        ErrorCode.SERVER_BUSY, "this server holds as many rooms as it may"
+                    ),
+                ),
+                text_opcode,
+            )
+            await socket.close(code=1013, message=b"server_busy")
+            return
+        room = self._room(room_id)
+        connection = Connection(
+            socket, room_id, client_id, display_name, self.settings, now, text_opcode
+        )
+        key = (room_id, client_id)
+        previous = self.connections.get(key)
+        if previous is not None:
+            previous.close(DisconnectReason.REPLACED)
+        self.connections[key] = connection
+        self.metrics.connections.inc()
+        try:
+            self.apply(room_id, room.join(client_id, display_name, now))
+            async for data in messages:
+                self.receive(connection, data)
+                if connection.close_reason is not None:
+                    break
+            # Let the writer finish its goodbye before the socket goes.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(connection.writer), 2.0)
+        finally:
+            connection.writer.cancel()
+            self.metrics.connections.dec()
+            if self.connections.get(key) is connection:
+                del self.connections[key]
+                if not self.connections:
+                    self._all_closed.set()
+                current = self.rooms.get(room_id)
+                if current is not None:
+                    dropped = connection.close_reason != DisconnectReason.LEFT
+                    self.apply(room_id, current.leave(client_id, self.clock(), dropped=dropped))
+
+    def receive(self, connection: Connection, data: bytes | str | None) -> None:
+        """Handle one frame from a client: limits, parsing, the room's rules, metrics."""
+        started = time.perf_counter()
+        now = self.clock()
+        event = "unknown"
+        try:
+            if data is None:
+                raise ProtocolError(ErrorCode.BAD_JSON, "binary frames are not accepted")
+            if len(data) > self.settings.ws_max_message_bytes:
+                raise ProtocolError(
+                    ErrorCode.MESSAGE_TOO_LARGE,
+                    f"message is {len(data)} bytes; the limit is "
+                    f"{self.settings.ws_max_message_bytes}",
+                )
+            if not connection.bucket.take(now):
+                raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages; slow down")
+            event, payload = parse(data)
+            room = self.rooms.get(connection.room_id)
+            if room is None:
+                return
+            effects = room.handle(connection.client_id, event, payload, now)
+        except ProtocolError as exc:
+            self.metrics.event(exc.event or event, exc.code.value)
+            self._reject(connection, exc, now)
+            return
+        status = OK
+        for effect in effects:
+            if (
+                isinstance(effect, Deliver)
+                and effect.event == "error"
+                and effect.recipients == (connection.client_id,)
+            ):
+                status = effect.payload["code"]
+        self.apply(connection.room_id, effects)
+        self.metrics.event(event, status, time.perf_counter() - started)
+
+    def _reject(self, connection: Connection, error: ProtocolError, now: float) -> None:
+        if connection.violation(now):
+            connection.close(DisconnectReason.POLICY_VIOLATION)
+            return
+        if error.code == ErrorCode.RATE_LIMITED:
+            # One notice a second at most: answering every flooded message would amplify it.
+            if now - connection.last_rate_error < 1.0:
+                return
+            connection.last_rate_error = now
+        connection.send(encode("error", error_payload(error.code, error.message, error.event)))
+
+    def apply(self, room_id: str, effects: Iterable[Effect]) -> None:
+        """Carry out a room's effects: deliveries encoded once, closes, metrics."""
+        for effect in effects:
+            if isinstance(effect, Deliver):
+                data = encode(effect.event, effect.payload)
+                for client_id in effect.recipients:
+                    connection = self.connections.get((room_id, client_id))
+                    if connection is not None:
+                        connection.send(data)
+            elif isinstance(effect, Close):
+                connection = self.connections.get((room_id, effect.client_id))
+                if connection is not None:
+                    connection.close(effect.reason)
+            elif isinstance(effect, ParticipantsChanged):
+                self.metrics.room_participants.observe(effect.count)
+            elif isinstance(effect, PeerOutcome):
+                self.metrics.peer_outcome(effect.status, effect.relayed)
+
+    async def drain(self, grace: float) -> None:
+        """Tell every client to reconnect elsewhere, then wait (bounded) for them to go."""
+        self.draining = True
+        for connection in list(self.connections.values()):
+            connection.close(DisconnectReason.SERVER_SHUTDOWN)
+        if self.connections:
+            self._all_closed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._all_closed.wait(), grace)
+        if self.connections:
+            log.warning("drain timed out", extra={"connections": len(self.connections)})

@@ -1,0 +1,234 @@
+"""The wire contract: events, payload types, error codes, and the one JSON codec.
+
+Every message both ways is ``{"event": str, "payload": object}``. Client messages are
+parsed and validated here, once, at the edge; the room never sees raw JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+import orjson
+
+CLIENT_ID_PATTERN: Final = r"^[\x21-\x7e]{1,128}$"
+ROOM_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{3,64}$"
+MAX_CHAT_LENGTH: Final = 1000
+MAX_SDP_LENGTH: Final = 32_768
+MAX_CANDIDATE_LENGTH: Final = 1024
+
+ClientId = Annotated[str, msgspec.Meta(pattern=CLIENT_ID_PATTERN)]
+
+
+class Role(enum.IntEnum):
+    """Ordered roles: a higher role may do everything a lower one may."""
+
+    WAITING = 0
+    PARTICIPANT = 1
+    SCREENSHARE = 2
+    HOST = 3
+
+
+class ErrorCode(enum.StrEnum):
+    BAD_JSON = "bad_json"
+    BAD_ENVELOPE = "bad_envelope"
+    UNKNOWN_EVENT = "unknown_event"
+    INVALID_PAYLOAD = "invalid_payload"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    RATE_LIMITED = "rate_limited"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    ROOM_FULL = "room_full"
+    SERVER_BUSY = "server_busy"
+
+
+class DisconnectReason(enum.StrEnum):
+    LEFT = "left"
+    REPLACED = "replaced"
+    KICKED = "kicked"
+    DENIED = "denied"
+    ROOM_FULL = "room_full"
+    SERVER_SHUTDOWN = "server_shutdown"
+    POLICY_VIOLATION = "policy_violation"
+    SLOW_CONSUMER = "slow_consumer"
+
+
+# WebSocket close codes sent with each reason (RFC 6455 codes where one fits, 4xxx otherwise).
+CLOSE_CODES: Final[dict[DisconnectReason, int]] = {
+    DisconnectReason.LEFT: 1000,
+    DisconnectReason.REPLACED: 4000,
+    DisconnectReason.KICKED: 4001,
+    DisconnectReason.DENIED: 4002,
+    DisconnectReason.ROOM_FULL: 4003,
+    DisconnectReason.SERVER_SHUTDOWN: 1012,
+    DisconnectReason.POLICY_VIOLATION: 1008,
+    DisconnectReason.SLOW_CONSUMER: 4008,
+}
+# Reasons after which a client should come back on its own.
+RECONNECT_REASONS: Final = frozenset(
+    {DisconnectReason.SERVER_SHUTDOWN, DisconnectReason.SLOW_CONSUMER}
+)
+
+
+class Payload(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
+    """Base of every client payload; unknown fields (such as a spoofed clientId) are ignored."""
+
+
+class Empty(Payload):
+    pass
+
+
+class AddChat(Payload):
+    chat_content: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CHAT_LENGTH)]
+
+
+class DeleteChat(Payload):
+    chat_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class Subject(Payload):
+    """A host action (or a hand lowered by a host) names its subject by clientId."""
+
+    client_id: ClientId
+
+
+class OptionalSubject(Payload):
+    client_id: ClientId | None = None
+
+
+class Toggle(Payload):
+    enabled: bool
+
+
+class Offer(Payload):
+    target_client_id: ClientId
+    sdp: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SDP_LENGTH)]
+    type: Literal["offer", "answer", "pranswer", "rollback"] = "offer"
+
+
+class Answer(Payload):
+    target_client_id: ClientId
+    sdp: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SDP_LENGTH)]
+    type: Literal["answer", "pranswer"] = "answer"
+
+
+class Candidate(Payload):
+    target_client_id: ClientId
+    # An empty candidate string is the browser's end-of-candidates signal.
+    candidate: Annotated[str, msgspec.Meta(max_length=MAX_CANDIDATE_LENGTH)]
+    sdp_mid: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    sdp_m_line_index: Annotated[int, msgspec.Meta(ge=0, le=1024)] | None = None
+    username_fragment: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+
+class Renegotiate(Payload):
+    target_client_id: ClientId
+    reason: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class ConnectionState(Payload):
+    peer_client_id: ClientId
+    state: Literal["connected", "failed"]
+    relayed: bool = False
+
+
+class Ping(Payload):
+    timestamp: float | None = None
+
+
+RELAY_EVENTS: Final = frozenset({"offer", "answer", "candidate", "renegotiate"})
+
+# Client event -> payload type. The only place that says which events a client may send.
+CLIENT_EVENTS: Final[dict[str, type[Payload]]] = {
+    "add_chat": AddChat,
+    "delete_chat": DeleteChat,
+    "recents_chat": Empty,
+    "raise_hand": Empty,
+    "lower_hand": OptionalSubject,
+    "accept_waiting": Subject,
+    "deny_waiting": Subject,
+    "request_screenshare": Empty,
+    "accept_screenshare": Subject,
+    "deny_screenshare": Subject,
+    "toggle_audio": Toggle,
+    "toggle_video": Toggle,
+    "toggle_screenshare": Toggle,
+    "offer": Offer,
+    "answer": Answer,
+    "candidate": Candidate,
+    "renegotiate": Renegotiate,
+    "kick": Subject,
+    "transfer_host": Subject,
+    "mute_request": Subject,
+    "connection_state": ConnectionState,
+    "ping": Ping,
+    "disconnect": Empty,
+}
+
+# Events only the server sends.
+SERVER_EVENTS: Final = frozenset(
+    {
+        "room_state",
+        "waiting_request",
+        "pong",
+        "error",
+        "disconnect",
+        "add_chat",
+        "delete_chat",
+        "recents_chat",
+        "accept_waiting",
+        "request_screenshare",
+        "accept_screenshare",
+        "deny_screenshare",
+        "mute_request",
+    }
+    | RELAY_EVENTS
+)
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    event: Annotated[str, msgspec.Meta(max_length=64)]
+    payload: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+class ProtocolError(Exception):
+    """A client message that cannot be accepted; becomes an `error` event."""
+
+    def __init__(self, code: ErrorCode, message: str, event: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.event = event
+
+
+_envelope_decoder = msgspec.json.Decoder(Envelope)
+_payload_decoders = {name: msgspec.json.Decoder(kind) for name, kind in CLIENT_EVENTS.items()}
+
+
+def parse(data: bytes | str) -> tuple[str, Payload]:
+    """Parse one client message into (event, typed payload) or raise ProtocolError."""
+    try:
+        envelope = _envelope_decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(ErrorCode.BAD_ENVELOPE, f"expected {{event, payload}}: {exc}") from None
+    except msgspec.DecodeError:
+        raise ProtocolError(ErrorCode.BAD_JSON, "message is not valid JSON") from None
+    decoder = _payload_decoders.get(envelope.event)
+    if decoder is None:
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_EVENT, f"unknown event {envelope.event[:64]!r}", envelope.event[:64]
+        )
+    try:
+        return envelope.event, decoder.decode(envelope.payload)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ProtocolError(ErrorCode.INVALID_PAYLOAD, str(exc), envelope.event) from None
+
+
+def encode(event: str, payload: Any) -> bytes:
+    """Encode one server message. Called once per message, never per recipient."""
+    return orjson.dumps({"event": event, "payload": payload})
+
+
+def error_payload(code: ErrorCode, message: str, event: str | None = None) -> dict[str, Any]:
+    return {"code": code.value, "message": message, "event": event}
