@@ -18,7 +18,7 @@ from .openapi import document as openapi_document
 from .protocol import MAX_CHAT_LENGTH, ROOM_ID_PATTERN
 
 SUBPROTOCOL: Final = "videoconf.v1"
-ROOM_ID: Final = re.compile(ROOM_ID_PATTERN)
+ROOM_ID: Final = re.compile(ROOM_ID_PATTERN.strip("^$"))
 LOCAL_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 
 settings_key: Final = web.AppKey("settings", Settings)
@@ -123,7 +123,7 @@ async def create_room(request: web.Request) -> web.Response:
 @routes.get("/api/rooms/{room_id}")
 async def room_info(request: web.Request) -> web.Response:
     room_id = request.match_info["room_id"]
-    if not ROOM_ID.match(room_id):
+    if not ROOM_ID.fullmatch(room_id):
         return error(400, "invalid_room_id", "room ids are 3-64 letters, digits, - or _")
     identity = await identify(request, required=False)
     info = request.app[hub_key].room_info(room_id, identity.client_id if identity else None)
@@ -209,10 +209,12 @@ async def frames(socket: web.WebSocketResponse) -> AsyncIterator[bytes | None]:
 async def websocket(request: web.Request) -> web.StreamResponse:
     settings, hub = request.app[settings_key], request.app[hub_key]
     room_id = request.match_info["room_id"]
-    if not ROOM_ID.match(room_id):
+    if not ROOM_ID.fullmatch(room_id):
         return error(400, "invalid_room_id", "room ids are 3-64 letters, digits, - or _")
     if hub.draining:
         return error(503, "draining", "this server is shutting down; connect again")
+    if not hub.accepts(room_id):
+        return error(503, "server_busy", "this server holds as many rooms as it may")
     if not origin_allowed(request, settings):
         return error(403, "origin_not_allowed", "this page's origin may not connect")
     token = websocket_token(request)
@@ -235,8 +237,15 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if not socket.can_prepare(request).ok:
         return error(400, "not_a_websocket", "this path takes WebSocket upgrades only")
     await socket.prepare(request)
+    transport = request.transport
     await hub.serve(
-        socket, frames(socket), room_id, identity.client_id, display_name, WSMsgType.TEXT
+        socket,
+        frames(socket),
+        room_id,
+        identity.client_id,
+        display_name,
+        WSMsgType.TEXT,
+        abort=transport.abort if transport is not None else None,
     )
     return socket
 
@@ -253,4 +262,7 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        response = error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response

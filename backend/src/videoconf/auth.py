@@ -61,6 +61,8 @@ _GUEST_ALG = "HS256"
 _AUTH0_ALG = "RS256"
 _HMAC_MIN_BYTES = 32
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+# Joiners are format characters that real names need (Persian, Indic scripts, emoji sequences).
+_ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})
 _WHITESPACE = re.compile(r"\s+")
 
 ErrorCode = Literal["missing_token", "invalid_token", "expired_token", "auth_unavailable"]
@@ -103,7 +105,7 @@ def clean_display_name(raw: str) -> str:
     if len(name) > MAX_DISPLAY_NAME:
         raise ValueError(f"display name must be at most {MAX_DISPLAY_NAME} characters")
     for char in name:
-        if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
+        if unicodedata.category(char) in _FORBIDDEN_CATEGORIES and char not in _ALLOWED_FORMAT:
             raise ValueError("display name must not contain control or invisible characters")
         if char in "<>":
             raise ValueError("display name must not contain < or >")
@@ -123,8 +125,7 @@ def _valid_sub(value: object) -> str:
     if (
         not isinstance(value, str)
         or not 1 <= len(value) <= MAX_SUB_CHARS
-        or not value.isprintable()
-        or any(char.isspace() for char in value)
+        or not all("\x21" <= char <= "\x7e" for char in value)
     ):
         raise AuthError("invalid_token", "token subject is missing or malformed")
     return value

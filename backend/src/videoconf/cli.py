@@ -40,7 +40,7 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     # Graceful drain: /ready turns 503, clients are told to reconnect, then we go.
-    await app[hub_key].drain(settings.drain_timeout)
+    await app[hub_key].drain(settings.drain_timeout, settings.shutdown_delay)
     await runner.cleanup()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -33,6 +34,8 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
     return value
@@ -75,7 +78,6 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
-    redis_url: str | None = None
     # Protective limits; each one is documented in the README.
     ws_rate_limit: float = 50.0
     ws_rate_burst: int = 200
@@ -88,6 +90,7 @@ class Settings:
     reconnect_grace: float = 30.0
     empty_room_ttl: float = 300.0
     drain_timeout: float = 10.0
+    shutdown_delay: float = 0.0
 
     @property
     def production(self) -> bool:
@@ -101,6 +104,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         environment = (env.get("APP_ENV") or env.get("GO_ENV") or "development").strip().lower()
+        if environment not in {"development", "production"}:
+            raise ConfigError(f"APP_ENV must be development or production, got {environment!r}")
         production = environment == "production"
         secret = env.get("JWT_SECRET", "")
         guest_auth = _bool(env, "GUEST_AUTH", default=not production)
@@ -127,7 +132,6 @@ class Settings:
             allowed_origins=origins,
             stun_urls=_ice_urls(env, "STUN_URLS", ("stun", "stuns")),
             turn_urls=_ice_urls(env, "TURN_URLS", ("turn", "turns")),
-            redis_url=env.get("REDIS_URL", "").strip() or None,
             ws_rate_limit=_number(env, "WS_RATE_LIMIT", 50.0),
             ws_rate_burst=_int(env, "WS_RATE_BURST", 200, minimum=1),
             ws_max_message_bytes=_int(env, "WS_MAX_MESSAGE_BYTES", 64 * 1024, minimum=1024),
@@ -139,12 +143,15 @@ class Settings:
             reconnect_grace=_number(env, "RECONNECT_GRACE_SECONDS", 30.0),
             empty_room_ttl=_number(env, "EMPTY_ROOM_TTL_SECONDS", 300.0),
             drain_timeout=_number(env, "DRAIN_TIMEOUT_SECONDS", 10.0),
+            shutdown_delay=_number(env, "SHUTDOWN_DELAY_SECONDS", 0.0),
         )
         settings.check()
         return settings
 
     def check(self) -> None:
         """Refuse unsafe or impossible combinations, in one line each."""
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"PORT must be between 0 and 65535, got {self.port}")
         if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ConfigError(
                 f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}"

@@ -32,9 +32,12 @@ from .room import Close, Deliver, Effect, ParticipantsChanged, PeerOutcome, Room
 
 log = logging.getLogger(__name__)
 
+# A close the server starts must be done within this long, or the TCP connection is aborted.
+CLOSE_GRACE = 2.0
 # A connection that keeps breaking the rules this many times in a window is closed.
 MAX_VIOLATIONS = 20
 VIOLATION_WINDOW = 10.0
+RATE_NOTICE_WEIGHT = 4
 
 
 class Socket(Protocol):
@@ -81,8 +84,10 @@ class Connection:
         settings: Settings,
         now: float,
         text_opcode: Any,
+        abort: Callable[[], None] | None = None,
     ) -> None:
         self.socket = socket
+        self.abort = abort
         self.room_id = room_id
         self.client_id = client_id
         self.display_name = display_name
@@ -117,13 +122,21 @@ class Connection:
         )
         self.close_reason = reason
         self._wakeup.set()
+        asyncio.get_running_loop().call_later(CLOSE_GRACE, self._abort_if_open)
 
-    def violation(self, now: float) -> bool:
+    def _abort_if_open(self) -> None:
+        """A client too slow to take even its goodbye is cut at the TCP level."""
+        if not self.writer.done():
+            self.writer.cancel()
+            if self.abort is not None:
+                self.abort()
+
+    def violation(self, now: float, weight: int = 1) -> bool:
         """Count a broken rule; True when the connection should be closed for it."""
         if now - self.window_start > VIOLATION_WINDOW:
             self.window_start = now
             self.violations = 0
-        self.violations += 1
+        self.violations += weight
         return self.violations > MAX_VIOLATIONS
 
     async def _write(self) -> None:
@@ -179,6 +192,10 @@ class Hub:
         self._room(room_id)
         return room_id
 
+    def accepts(self, room_id: str) -> bool:
+        """Whether a connection to this room can be taken (existing room, or room to spare)."""
+        return room_id in self.rooms or len(self.rooms) < self.settings.max_rooms
+
     def room_info(self, room_id: str, client_id: str | None) -> RoomInfo:
         room = self.rooms.get(room_id)
         if room is None:
@@ -223,24 +240,20 @@ class Hub:
         client_id: str,
         display_name: str,
         text_opcode: Any,
+        abort: Callable[[], None] | None = None,
     ) -> None:
         """Run one participant's connection until it closes. `messages` yields raw frames."""
         now = self.clock()
-        if room_id not in self.rooms and len(self.rooms) >= self.settings.max_rooms:
-            await socket.send_frame(
-                encode(
-                    "error",
-                    error_payload(
-                        ErrorCode.SERVER_BUSY, "this server holds as many rooms as it may"
-                    ),
-                ),
-                text_opcode,
-            )
-            await socket.close(code=1013, message=b"server_busy")
+        if not self.accepts(room_id):
+            # Checked before the upgrade too; this covers a race with rooms created meanwhile.
+            reason = DisconnectReason.SERVER_BUSY
+            goodbye = {"reason": reason.value, "reconnect": True}
+            await socket.send_frame(encode("disconnect", goodbye), text_opcode)
+            await socket.close(code=CLOSE_CODES[reason], message=reason.value.encode())
             return
         room = self._room(room_id)
         connection = Connection(
-            socket, room_id, client_id, display_name, self.settings, now, text_opcode
+            socket, room_id, client_id, display_name, self.settings, now, text_opcode, abort
         )
         key = (room_id, client_id)
         previous = self.connections.get(key)
@@ -276,7 +289,7 @@ class Hub:
         event = "unknown"
         try:
             if data is None:
-                raise ProtocolError(ErrorCode.BAD_JSON, "binary frames are not accepted")
+                raise ProtocolError(ErrorCode.BINARY_FRAME, "send JSON as text frames")
             if len(data) > self.settings.ws_max_message_bytes:
                 raise ProtocolError(
                     ErrorCode.MESSAGE_TOO_LARGE,
@@ -306,14 +319,17 @@ class Hub:
         self.metrics.event(event, status, time.perf_counter() - started)
 
     def _reject(self, connection: Connection, error: ProtocolError, now: float) -> None:
-        if connection.violation(now):
-            connection.close(DisconnectReason.POLICY_VIOLATION)
-            return
         if error.code == ErrorCode.RATE_LIMITED:
-            # One notice a second at most: answering every flooded message would amplify it.
+            # One notice a second at most, the rest dropped: answering every flooded message
+            # would amplify the flood. Each notice weighs as much as a few broken messages,
+            # so a client still flooding after about five seconds is closed.
             if now - connection.last_rate_error < 1.0:
                 return
             connection.last_rate_error = now
+            connection.violation(now, weight=RATE_NOTICE_WEIGHT - 1)
+        if connection.violation(now):
+            connection.close(DisconnectReason.POLICY_VIOLATION)
+            return
         connection.send(encode("error", error_payload(error.code, error.message, error.event)))
 
     def apply(self, room_id: str, effects: Iterable[Effect]) -> None:
@@ -334,9 +350,13 @@ class Hub:
             elif isinstance(effect, PeerOutcome):
                 self.metrics.peer_outcome(effect.status, effect.relayed)
 
-    async def drain(self, grace: float) -> None:
-        """Tell every client to reconnect elsewhere, then wait (bounded) for them to go."""
+    async def drain(self, grace: float, delay: float = 0.0) -> None:
+        """Refuse newcomers; after `delay` tell every client to reconnect elsewhere, then
+        wait (bounded by `grace`) for them to go."""
         self.draining = True
+        if delay > 0:
+            # Not ready, still serving: load balancers stop sending newcomers meanwhile.
+            await asyncio.sleep(delay)
         for connection in list(self.connections.values()):
             connection.close(DisconnectReason.SERVER_SHUTDOWN)
         if self.connections:

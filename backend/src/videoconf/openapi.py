@@ -195,6 +195,7 @@ def document() -> dict[str, Any]:
                         "200": _json(_ref("Token"), "A short-lived token"),
                         "400": _error("Malformed body or display name"),
                         "403": _error("Guest sign-in is turned off"),
+                        "413": _error("Body larger than 16 KiB"),
                     },
                 }
             },
@@ -206,6 +207,7 @@ def document() -> dict[str, Any]:
                         "200": _json(_ref("Token"), "A fresh token, same clientId"),
                         "400": _error("Not a guest token"),
                         "401": _error("Missing, invalid or expired token"),
+                        "503": _error("The identity provider's keys cannot be fetched"),
                     },
                 }
             },
@@ -228,6 +230,7 @@ def document() -> dict[str, Any]:
                         "200": _json(_ref("RoomInfo"), "Names only for members"),
                         "400": _error("Malformed room id"),
                         "401": _error("A token was sent and is invalid"),
+                        "503": _error("The identity provider's keys cannot be fetched"),
                     },
                 }
             },

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 import orjson
 
-CLIENT_ID_PATTERN: Final = r"^[\x21-\x7e]{1,128}$"
+CLIENT_ID_PATTERN: Final = r"^[\x21-\x7e]{1,128}\Z"
 ROOM_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{3,64}$"
 MAX_CHAT_LENGTH: Final = 1000
 MAX_SDP_LENGTH: Final = 32_768
@@ -33,6 +33,7 @@ class Role(enum.IntEnum):
 class ErrorCode(enum.StrEnum):
     BAD_JSON = "bad_json"
     BAD_ENVELOPE = "bad_envelope"
+    BINARY_FRAME = "binary_frame"
     UNKNOWN_EVENT = "unknown_event"
     INVALID_PAYLOAD = "invalid_payload"
     MESSAGE_TOO_LARGE = "message_too_large"
@@ -40,7 +41,6 @@ class ErrorCode(enum.StrEnum):
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
     ROOM_FULL = "room_full"
-    SERVER_BUSY = "server_busy"
 
 
 class DisconnectReason(enum.StrEnum):
@@ -49,6 +49,7 @@ class DisconnectReason(enum.StrEnum):
     KICKED = "kicked"
     DENIED = "denied"
     ROOM_FULL = "room_full"
+    SERVER_BUSY = "server_busy"
     SERVER_SHUTDOWN = "server_shutdown"
     POLICY_VIOLATION = "policy_violation"
     SLOW_CONSUMER = "slow_consumer"
@@ -61,13 +62,14 @@ CLOSE_CODES: Final[dict[DisconnectReason, int]] = {
     DisconnectReason.KICKED: 4001,
     DisconnectReason.DENIED: 4002,
     DisconnectReason.ROOM_FULL: 4003,
+    DisconnectReason.SERVER_BUSY: 1013,
     DisconnectReason.SERVER_SHUTDOWN: 1012,
     DisconnectReason.POLICY_VIOLATION: 1008,
     DisconnectReason.SLOW_CONSUMER: 4008,
 }
 # Reasons after which a client should come back on its own.
 RECONNECT_REASONS: Final = frozenset(
-    {DisconnectReason.SERVER_SHUTDOWN, DisconnectReason.SLOW_CONSUMER}
+    {DisconnectReason.SERVER_SHUTDOWN, DisconnectReason.SERVER_BUSY, DisconnectReason.SLOW_CONSUMER}
 )
 
 
@@ -104,7 +106,7 @@ class Toggle(Payload):
 class Offer(Payload):
     target_client_id: ClientId
     sdp: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SDP_LENGTH)]
-    type: Literal["offer", "answer", "pranswer", "rollback"] = "offer"
+    type: Literal["offer"] = "offer"
 
 
 class Answer(Payload):

@@ -177,7 +177,7 @@ class Room:
         if existing is not None:
             # Same identity again: the connection was replaced; role and place are kept.
             existing.display_name = display_name
-            existing.sharing = False
+            existing.audio = existing.video = existing.sharing = False
             existing.reported.clear()
             return [*self._state_to_all(), *self._welcome(existing)]
         if len(self.members) >= self.limits.max_members:
@@ -204,11 +204,12 @@ class Room:
         effects: list[Effect] = []
         if role == Role.WAITING:
             effects.append(Deliver(self.host_ids(), "waiting_request", member.card()))
-            effects.extend(self._state_to_all())
         else:
             effects.append(ParticipantsChanged(self.participant_count()))
-            effects.extend(self._state_to_all())
-            effects.extend(self._welcome(member))
+        welcome = self._welcome(member)
+        # Someone back from a drop may find the room without a host: settle that first.
+        effects.extend(self._settle_hosts(now))
+        effects.extend(welcome)
         return effects
 
     def leave(self, client_id: str, now: float, *, dropped: bool) -> list[Effect]:

@@ -1,0 +1,102 @@
+"""Graceful drain of a real `videoconf serve` process on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+import aiohttp
+import orjson
+import pytest
+from conftest import Client
+
+SECRET = "shutdown-test-secret-" + "s" * 32
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", ""),
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+        "LOG_LEVEL": "INFO",
+        "JWT_SECRET": SECRET,
+        "DRAIN_TIMEOUT_SECONDS": "3",
+        "SHUTDOWN_DELAY_SECONDS": "1",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "videoconf",
+        "serve",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 10)
+    record = orjson.loads(line)
+    assert record["message"] == "listening", record
+    try:
+        yield process, f"127.0.0.1:{record['port']}"
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_sigterm_drains_and_exits_zero(
+    backend: tuple[asyncio.subprocess.Process, str],
+) -> None:
+    process, address = backend
+    async with aiohttp.ClientSession() as http:
+
+        async def token(name: str) -> str:
+            async with http.post(
+                f"http://{address}/api/auth/guest", json={"displayName": name}
+            ) as response:
+                return str((await response.json())["token"])
+
+        host_token = await token("Host")
+        host = Client(
+            await http.ws_connect(
+                f"ws://{address}/ws/hub/drain-room", params={"token": host_token}
+            ),
+            host_token,
+        )
+        await host.state()
+        process.send_signal(signal.SIGTERM)
+        # During the shutdown delay: not ready, newcomers refused, the call goes on.
+        deadline = asyncio.get_running_loop().time() + 5
+        while True:
+            async with http.get(f"http://{address}/ready") as response:
+                if response.status == 503:
+                    assert await response.json() == {"status": "draining"}
+                    break
+            assert asyncio.get_running_loop().time() < deadline
+        async with http.get(f"http://{address}/health") as response:
+            assert response.status == 200
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(f"ws://{address}/ws/hub/drain-room", params={"token": host_token})
+        assert refused.value.status == 503
+        await host.send("ping")
+        await host.expect("pong")
+        # Then everyone is told to reconnect, and the process exits 0.
+        code, seen = await host.closed()
+        assert code == 1012
+        assert seen[-1] == {
+            "event": "disconnect",
+            "payload": {"reason": "server_shutdown", "reconnect": True},
+        }
+        returncode = await asyncio.wait_for(process.wait(), 10)
+    assert returncode == 0
+    assert process.stdout is not None and process.stderr is not None
+    out = (await process.stdout.read()).decode()
+    err = (await process.stderr.read()).decode()
+    assert SECRET not in out + err
+    for line in out.splitlines():
+        orjson.loads(line)  # one JSON object per line, nothing else
