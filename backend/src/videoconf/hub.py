@@ -307,6 +307,19 @@ class Hub:
             self.metrics.event(exc.event or event, exc.code.value)
             self._reject(connection, exc, now)
             return
+        except Exception:
+            # A bug must cost one message, not the connection or the room.
+            log.exception("event failed", extra={"event_type": event})
+            self.metrics.event(event, ErrorCode.INTERNAL_ERROR.value)
+            connection.send(
+                encode(
+                    "error",
+                    error_payload(
+                        ErrorCode.INTERNAL_ERROR, "the server failed to handle this message", event
+                    ),
+                )
+            )
+            return
         status = OK
         for effect in effects:
             if (

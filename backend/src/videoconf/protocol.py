@@ -41,6 +41,7 @@ class ErrorCode(enum.StrEnum):
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
     ROOM_FULL = "room_full"
+    INTERNAL_ERROR = "internal_error"
 
 
 class DisconnectReason(enum.StrEnum):

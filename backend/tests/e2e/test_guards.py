@@ -253,3 +253,18 @@ async def test_slow_consumer_is_cut_off_without_stalling_the_room(
     )
     assert time.monotonic() - started < 30
     sloth.close()
+
+
+async def test_a_server_bug_costs_one_message_not_the_room(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host, guest = await host_and_guest(server, "guard-room")
+
+    def broken(*_: Any) -> list[Any]:
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr("videoconf.room.Room._on_raise_hand", broken)
+    await guest.send("raise_hand")
+    error = await guest.expect("error")
+    assert (error["code"], error["event"]) == ("internal_error", "raise_hand")
+    await assert_room_intact(server, host, guest)
