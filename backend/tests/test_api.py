@@ -445,7 +445,11 @@ async def test_client_config_defaults(server: Server) -> None:
     assert set(body) == {"auth", "iceServers", "websocket", "limits"}
     assert body["auth"] == {"guest": True, "auth0": None}
     assert body["iceServers"] == []
-    assert body["websocket"] == {"path": "/ws/hub/{roomId}", "subprotocol": "videoconf.v1"}
+    assert body["websocket"] == {
+        "path": "/ws/hub/{roomId}",
+        "subprotocol": "videoconf.v1",
+        "url": None,
+    }
     settings = server.app[hub_key].settings
     assert body["limits"] == {
         "maxChatLength": 1000,

@@ -19,8 +19,10 @@ import orjson
 import pytest
 
 from videoconf import permissions, protocol
+from videoconf.auth import Authenticator
 from videoconf.config import Settings
-from videoconf.hub import Connection
+from videoconf.hub import Connection, Hub
+from videoconf.metrics import Metrics
 from videoconf.protocol import (
     CLIENT_EVENTS,
     CLOSE_CODES,
@@ -28,8 +30,9 @@ from videoconf.protocol import (
     SERVER_EVENTS,
     DisconnectReason,
     ErrorCode,
+    Role,
 )
-from videoconf.room import Deliver, Room
+from videoconf.room import Deliver, RoleChanged, Room
 
 DOC = Path(__file__).parents[2] / "docs" / "protocol.md"
 
@@ -226,9 +229,33 @@ async def _disconnect_payload() -> Any:
     return message["payload"]
 
 
+async def _ticket_payload() -> Any:
+    class Socket:
+        async def send_frame(
+            self, message: bytes, opcode: Any, compress: int | None = None
+        ) -> None:
+            pass
+
+        async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+            return True
+
+    settings = Settings()
+    hub = Hub(settings, Metrics(), tickets=Authenticator(settings).issue_ticket)
+    connection = Connection(Socket(), "standup-42", "ann", "Ann", settings, 0.0, 1)
+    hub.connections[("standup-42", "ann")] = connection
+    hub.apply("standup-42", [RoleChanged("ann", Role.HOST)])
+    data = connection.queue[-1]
+    connection.writer.cancel()
+    await asyncio.gather(connection.writer, return_exceptions=True)
+    message = orjson.loads(data)
+    assert message["event"] == "ticket"
+    return message["payload"]
+
+
 def test_server_examples_have_the_real_shape() -> None:
     produced = _produced_payloads()
     produced["disconnect"] = [asyncio.run(_disconnect_payload())]
+    produced["ticket"] = [asyncio.run(_ticket_payload())]
     assert set(SERVER_EVENTS) <= set(produced), set(SERVER_EVENTS) - set(produced)
     for _, event, line, block in SERVER_EXAMPLES:
         example = json.loads(block)["payload"]

@@ -15,7 +15,7 @@ from .config import Settings
 from .hub import Hub
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import document as openapi_document
-from .protocol import MAX_CHAT_LENGTH, ROOM_ID_PATTERN
+from .protocol import MAX_CHAT_LENGTH, ROOM_ID_PATTERN, Role
 
 SUBPROTOCOL: Final = "videoconf.v1"
 ROOM_ID: Final = re.compile(ROOM_ID_PATTERN.strip("^$"))
@@ -156,7 +156,11 @@ async def client_config(request: web.Request) -> web.Response:
                 else None,
             },
             "iceServers": ice,
-            "websocket": {"path": "/ws/hub/{roomId}", "subprotocol": SUBPROTOCOL},
+            "websocket": {
+                "path": "/ws/hub/{roomId}",
+                "subprotocol": SUBPROTOCOL,
+                "url": settings.public_ws_url,
+            },
             "limits": {
                 "maxChatLength": MAX_CHAT_LENGTH,
                 "maxMessageBytes": settings.ws_max_message_bytes,
@@ -237,6 +241,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if not socket.can_prepare(request).ok:
         return error(400, "not_a_websocket", "this path takes WebSocket upgrades only")
     await socket.prepare(request)
+    ticket_role = None
+    ticket = request.query.get("ticket")
+    if ticket:
+        # A ticket that does not check out is ignored: the person simply waits to be let in.
+        role_name = request.app[auth_key].verify_ticket(ticket, identity.client_id, room_id)
+        if role_name is not None and role_name.upper() in Role.__members__:
+            ticket_role = Role[role_name.upper()]
     transport = request.transport
     await hub.serve(
         socket,
@@ -246,6 +257,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         display_name,
         WSMsgType.TEXT,
         abort=transport.abort if transport is not None else None,
+        ticket_role=ticket_role,
     )
     return socket
 

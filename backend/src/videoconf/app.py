@@ -21,8 +21,9 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     app[settings_key] = settings
     app[metrics_key] = metrics
-    app[hub_key] = Hub(settings, metrics)
-    app[auth_key] = Authenticator(settings)
+    authenticator = Authenticator(settings)
+    app[auth_key] = authenticator
+    app[hub_key] = Hub(settings, metrics, tickets=authenticator.issue_ticket)
     app.add_routes(routes)
     app.cleanup_ctx.append(_background)
     return app

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 GUEST_ISSUER = "videoconf"
 GUEST_AUDIENCE = "videoconf"
+TICKET_AUDIENCE = "videoconf:ticket"
 
 LEEWAY_SECONDS = 30
 MAX_DISPLAY_NAME = 50
@@ -208,6 +209,52 @@ class Authenticator:
         with self._hmac_warnings():
             token = jwt.encode(claims, self._secret, algorithm=_GUEST_ALG)
         return token, Identity(client_id, name, "guest", expires_at)
+
+    # ------------------------------------------------------------ admission tickets
+
+    def issue_ticket(self, client_id: str, room_id: str, role: str) -> tuple[str, int]:
+        """A signed note that this identity held `role` in this room, for reconnecting to a
+        room the server has lost (restart) without going through the waiting room again."""
+        now = int(time.time())
+        expires_at = now + self._settings.ticket_ttl
+        claims = {
+            "sub": client_id,
+            "room": room_id,
+            "role": role,
+            "iss": GUEST_ISSUER,
+            "aud": TICKET_AUDIENCE,
+            "iat": now,
+            "exp": expires_at,
+            "kind": "ticket",
+        }
+        with self._hmac_warnings():
+            return jwt.encode(claims, self._secret, algorithm=_GUEST_ALG), expires_at
+
+    def verify_ticket(self, ticket: str, client_id: str, room_id: str) -> str | None:
+        """The role a ticket grants this identity in this room, or None if it grants none."""
+        if len(ticket) > MAX_TOKEN_CHARS:
+            return None
+        try:
+            with self._hmac_warnings():
+                claims = jwt.decode(
+                    ticket,
+                    self._secret,
+                    algorithms=[_GUEST_ALG],
+                    audience=TICKET_AUDIENCE,
+                    issuer=GUEST_ISSUER,
+                    options={"require": ["exp", "sub"]},
+                )
+        except jwt.PyJWTError:
+            return None
+        if (
+            claims.get("kind") != "ticket"
+            or claims.get("sub") != client_id
+            or claims.get("room") != room_id
+            or not isinstance(claims.get("role"), str)
+        ):
+            return None
+        role: str = claims["role"]
+        return role
 
     @contextlib.contextmanager
     def _hmac_warnings(self) -> Iterator[None]:

@@ -60,6 +60,16 @@ def _ice_urls(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> tu
     return urls
 
 
+def _ws_url(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip().rstrip("/")
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in {"ws", "wss"} or not parts.netloc or parts.path or parts.query:
+        raise ConfigError(f"{name} must be ws(s)://host[:port] with nothing after, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the backend. Build it with `Settings.from_env()`."""
@@ -72,10 +82,12 @@ class Settings:
     jwt_secret_generated: bool = True
     guest_auth: bool = True
     guest_token_ttl: int = 4 * 3600
+    ticket_ttl: int = 12 * 3600
     auth0_domain: str | None = None
     auth0_audience: str | None = None
     auth0_client_id: str | None = None
     allowed_origins: tuple[str, ...] = ()
+    public_ws_url: str | None = None
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     # Protective limits; each one is documented in the README.
@@ -126,10 +138,12 @@ class Settings:
             jwt_secret_generated=not secret,
             guest_auth=guest_auth,
             guest_token_ttl=_int(env, "GUEST_TOKEN_TTL", 4 * 3600, minimum=60),
+            ticket_ttl=_int(env, "TICKET_TTL", 12 * 3600, minimum=60),
             auth0_domain=auth0_domain,
             auth0_audience=env.get("AUTH0_AUDIENCE", "").strip() or None,
             auth0_client_id=env.get("AUTH0_CLIENT_ID", "").strip() or None,
             allowed_origins=origins,
+            public_ws_url=_ws_url(env, "PUBLIC_WS_URL"),
             stun_urls=_ice_urls(env, "STUN_URLS", ("stun", "stuns")),
             turn_urls=_ice_urls(env, "TURN_URLS", ("turn", "turns")),
             ws_rate_limit=_number(env, "WS_RATE_LIMIT", 50.0),

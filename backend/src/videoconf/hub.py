@@ -24,11 +24,21 @@ from .protocol import (
     DisconnectReason,
     ErrorCode,
     ProtocolError,
+    Role,
     encode,
     error_payload,
     parse,
 )
-from .room import Close, Deliver, Effect, ParticipantsChanged, PeerOutcome, Room, RoomLimits
+from .room import (
+    Close,
+    Deliver,
+    Effect,
+    ParticipantsChanged,
+    PeerOutcome,
+    RoleChanged,
+    Room,
+    RoomLimits,
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +176,15 @@ class Hub:
     """All rooms and connections of this process."""
 
     def __init__(
-        self, settings: Settings, metrics: Metrics, clock: Callable[[], float] = time.time
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+        tickets: Callable[[str, str, str], tuple[str, int]] | None = None,
     ) -> None:
         self.settings = settings
+        # Signs admission tickets: (client_id, room_id, role) -> (ticket, expires_at).
+        self.tickets = tickets
         self.metrics = metrics
         self.clock = clock
         self.rooms: dict[str, Room] = {}
@@ -241,6 +257,7 @@ class Hub:
         display_name: str,
         text_opcode: Any,
         abort: Callable[[], None] | None = None,
+        ticket_role: Role | None = None,
     ) -> None:
         """Run one participant's connection until it closes. `messages` yields raw frames."""
         now = self.clock()
@@ -262,7 +279,7 @@ class Hub:
         self.connections[key] = connection
         self.metrics.connections.inc()
         try:
-            self.apply(room_id, room.join(client_id, display_name, now))
+            self.apply(room_id, room.join(client_id, display_name, now, ticket_role))
             async for data in messages:
                 self.receive(connection, data)
                 if connection.close_reason is not None:
@@ -362,6 +379,14 @@ class Hub:
                 self.metrics.room_participants.observe(effect.count)
             elif isinstance(effect, PeerOutcome):
                 self.metrics.peer_outcome(effect.status, effect.relayed)
+            elif isinstance(effect, RoleChanged) and self.tickets is not None:
+                connection = self.connections.get((room_id, effect.client_id))
+                if connection is not None:
+                    role = effect.role.name.lower()
+                    ticket, expires_at = self.tickets(effect.client_id, room_id, role)
+                    connection.send(
+                        encode("ticket", {"ticket": ticket, "role": role, "expiresAt": expires_at})
+                    )
 
     async def drain(self, grace: float, delay: float = 0.0) -> None:
         """Refuse newcomers; after `delay` tell every client to reconnect elsewhere, then

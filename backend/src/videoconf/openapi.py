@@ -114,7 +114,15 @@ _SCHEMAS: dict[str, Any] = {
             "websocket": {
                 "type": "object",
                 "required": ["path", "subprotocol"],
-                "properties": {"path": {"type": "string"}, "subprotocol": {"type": "string"}},
+                "properties": {
+                    "path": {"type": "string"},
+                    "subprotocol": {"type": "string"},
+                    "url": {
+                        "type": ["string", "null"],
+                        "description": "ws(s)://host[:port] to reach the WebSocket at, when "
+                        "not port 8080 of the page's own host (PUBLIC_WS_URL)",
+                    },
+                },
             },
             "limits": {"type": "object", "additionalProperties": {"type": "number"}},
         },

@@ -185,6 +185,7 @@ SERVER_EVENTS: Final = frozenset(
         "accept_screenshare",
         "deny_screenshare",
         "mute_request",
+        "ticket",
     }
     | RELAY_EVENTS
 )

@@ -64,7 +64,15 @@ class PeerOutcome:
     relayed: bool
 
 
-Effect = Deliver | Close | ParticipantsChanged | PeerOutcome
+@dataclass(frozen=True, slots=True)
+class RoleChanged:
+    """An admitted member's role is now `role` (the shell hands them a fresh ticket)."""
+
+    client_id: str
+    role: Role
+
+
+Effect = Deliver | Close | ParticipantsChanged | PeerOutcome | RoleChanged
 
 
 @dataclass(slots=True)
@@ -127,6 +135,9 @@ class Room:
         self.members: dict[str, Member] = {}
         self.absent: dict[str, Absent] = {}
         self.chat: deque[ChatMessage] = deque(maxlen=self.limits.chat_history)
+        # Everyone this room has seen: an admission ticket counts only for strangers, i.e.
+        # after the room was lost (a restart), never to undo a kick, a denial or a demotion.
+        self.known: set[str] = set()
         self._counter = 0
         self.keep_until = now + self.limits.empty_room_ttl
 
@@ -171,8 +182,12 @@ class Room:
 
     # -- membership -----------------------------------------------------------------------
 
-    def join(self, client_id: str, display_name: str, now: float) -> list[Effect]:
-        """A connection for this identity arrived (new, back after a drop, or replacing)."""
+    def join(
+        self, client_id: str, display_name: str, now: float, ticket_role: Role | None = None
+    ) -> list[Effect]:
+        """A connection for this identity arrived (new, back after a drop, or replacing).
+
+        `ticket_role` is the role of a verified admission ticket the client presented."""
         existing = self.members.get(client_id)
         if existing is not None:
             # Same identity again: the connection was replaced; role and place are kept.
@@ -195,12 +210,15 @@ class Room:
         back = self.absent.pop(client_id, None)
         if back is not None:
             role = back.role
+        elif ticket_role is not None and ticket_role >= ADMITTED and client_id not in self.known:
+            role = ticket_role
         elif not self.admitted_ids() and not self.absent:
             role = Role.HOST  # first into an empty room
         else:
             role = Role.WAITING
         member = Member(client_id, display_name, role, self._next())
         self.members[client_id] = member
+        self.known.add(client_id)
         effects: list[Effect] = []
         if role == Role.WAITING:
             effects.append(Deliver(self.host_ids(), "waiting_request", member.card()))
@@ -350,9 +368,12 @@ class Room:
         if isinstance(found, list):
             return found
         found.wants_screenshare = False
+        effects: list[Effect] = []
         if found.role < Role.SCREENSHARE:
             found.role = Role.SCREENSHARE
+            effects.append(RoleChanged(found.client_id, found.role))
         return [
+            *effects,
             Deliver((found.client_id,), "accept_screenshare", found.card()),
             *self._state_to_all(),
         ]
@@ -364,10 +385,13 @@ class Room:
         if not found.wants_screenshare and found.role != Role.SCREENSHARE:
             return []
         found.wants_screenshare = False
+        effects: list[Effect] = []
         if found.role == Role.SCREENSHARE:  # a grant taken back stops the share
             found.role = Role.PARTICIPANT
             found.sharing = False
+            effects.append(RoleChanged(found.client_id, found.role))
         return [
+            *effects,
             Deliver((found.client_id,), "deny_screenshare", found.card()),
             *self._state_to_all(),
         ]
@@ -427,7 +451,11 @@ class Room:
         found.role = Role.HOST
         found.wants_screenshare = False
         actor.role = Role.SCREENSHARE if actor.sharing else Role.PARTICIPANT
-        return self._state_to_all()
+        return [
+            RoleChanged(found.client_id, found.role),
+            RoleChanged(actor.client_id, actor.role),
+            *self._state_to_all(),
+        ]
 
     def _on_mute_request(self, actor: Member, payload: Subject, now: float) -> list[Effect]:
         found = self._admitted_subject(actor, payload.client_id, "mute_request")
@@ -474,7 +502,9 @@ class Room:
         )
 
     def _welcome(self, member: Member) -> list[Effect]:
-        return [self._recents(member)] if member.role >= ADMITTED else []
+        if member.role < ADMITTED:
+            return []
+        return [RoleChanged(member.client_id, member.role), self._recents(member)]
 
     def _admit(self, subject: Member, role: Role) -> list[Effect]:
         subject.role = role
@@ -506,7 +536,7 @@ class Room:
         if admitted:
             admitted[0].role = Role.HOST
             admitted[0].wants_screenshare = False
-            return self._state_to_all()
+            return [RoleChanged(admitted[0].client_id, Role.HOST), *self._state_to_all()]
         waiting = sorted(self.members.values(), key=lambda m: m.order)
         if waiting and not self.absent:
             # Nobody admitted is here or expected back: the room is empty in effect.
