@@ -284,9 +284,10 @@ class Hub:
                 self.receive(connection, data)
                 if connection.close_reason is not None:
                     break
-            # Let the writer finish its goodbye before the socket goes.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(connection.writer), 2.0)
+            if connection.close_reason is not None:
+                # Our goodbye is in flight: let the writer finish it before the socket goes.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(connection.writer), CLOSE_GRACE)
         finally:
             connection.writer.cancel()
             self.metrics.connections.dec()

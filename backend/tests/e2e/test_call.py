@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from conftest import Client, Server
@@ -265,3 +266,11 @@ async def test_host_only_actions_are_refused_to_participants(server: Server) -> 
             "message": f"{event} needs the host role",
         }
     assert not [m for m in await ada.quiet() if m["event"] == "room_state"], "nothing changed"
+
+
+async def test_a_client_that_hangs_up_leaves_at_once(server: Server) -> None:
+    ada, bob, _cy = await admitted_room(server, "hangup-room")
+    await bob.ws.close()
+    started = asyncio.get_running_loop().time()
+    await ada.state(lambda s: len(s["participants"]) == 2)
+    assert asyncio.get_running_loop().time() - started < 0.5
