@@ -153,3 +153,79 @@ test("a backend restart mid-call: media keeps flowing, everyone comes back with 
   }
   await closeAll([ada, bob, cy]);
 });
+
+test("host controls: mute request, make host, remove; chat delete; peer outcomes reach the metrics", async ({
+  browser,
+  platform,
+}) => {
+  const ada = await person(browser, "Ada");
+  const bob = await person(browser, "Bob");
+  const roomId = await createRoom(platform, ada);
+  await joinRoom(platform, bob, roomId);
+  await admit(ada, bob);
+  await expectMediaFrom(ada, 1);
+  await expectMediaFrom(bob, 1);
+
+  // Mute: Bob mutes himself and everyone sees the badge.
+  const bobTileAtAda = ada.page.locator('[data-testid="video-tile"]').filter({ hasText: "Bob" });
+  await bob.page.getByRole("button", { name: "Mute", exact: true }).click();
+  await expect(bobTileAtAda.getByLabel("Muted")).toBeVisible();
+  await bob.page.getByRole("button", { name: "Unmute", exact: true }).click();
+  await expect(bobTileAtAda.getByLabel("Muted")).toHaveCount(0);
+
+  // Ask to mute reaches Bob as a notification he can act on; nothing is muted for him.
+  await openParticipants(ada);
+  await ada.page.getByRole("button", { name: "Ask Bob to mute" }).click();
+  await expect(bob.page.getByText("Ada asks you to mute")).toBeVisible();
+
+  // Chat: Bob deletes his own message; it disappears for Ada too.
+  await bob.page.getByRole("button", { name: "Chat" }).click();
+  await bob.page.getByRole("textbox", { name: /message/i }).fill("oops, wrong room");
+  await bob.page.getByRole("button", { name: "Send" }).click();
+  await ada.page.getByRole("button", { name: "Chat" }).click();
+  const adaChat = ada.page.getByRole("list", { name: "Chat messages" }).getByTestId("chat-message");
+  await expect(adaChat.filter({ hasText: "oops, wrong room" })).toHaveCount(1);
+  await bob.page
+    .getByRole("list", { name: "Chat messages" })
+    .getByTestId("chat-message")
+    .filter({ hasText: "oops, wrong room" })
+    .getByRole("button", { name: "Delete message" })
+    .click();
+  await expect(adaChat.filter({ hasText: "oops, wrong room" })).toHaveCount(0);
+
+  // Make Bob host, then Bob removes Ada.
+  await ada.page.getByRole("button", { name: "Make Bob host" }).click();
+  await expect.poll(() => roleOf(bob)).toBe("host");
+  await openParticipants(bob);
+  await bob.page.getByRole("button", { name: "Remove Ada" }).click();
+  await expect(ada.page.getByText("You were removed from the room")).toBeVisible();
+
+  // Each side reported its peer connection's outcome once.
+  const metrics = await (await fetch(`${platform.backendUrl}/metrics`)).text();
+  expect(metrics).toContain('webrtc_connection_success_rate_total{relayed="false",status="success"} 2.0');
+  await closeAll([ada, bob]);
+});
+
+test("blocked camera and microphone: a clear message, and joining without media works", async ({
+  browser,
+  platform,
+}) => {
+  const ada = await person(browser, "Ada");
+  const bob = await person(browser, "Bob");
+  await bob.context.addInitScript(() => {
+    navigator.mediaDevices.getUserMedia = () =>
+      Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+  });
+  const roomId = await createRoom(platform, ada);
+  await bob.page.goto(`${platform.url}/${roomId}?name=Bob`);
+  await expect(bob.page.getByText("Camera and microphone are blocked")).toBeVisible();
+  await bob.page.getByRole("button", { name: "Join", exact: true }).click();
+  await admit(ada, bob);
+  await expect(bob.page.locator('[data-testid="video-tile"]')).toHaveCount(2);
+  // Bob still receives Ada's media; Ada sees Bob's tile with the camera off.
+  await expectMediaFrom(bob, 1);
+  await expect(
+    ada.page.locator('[data-testid="video-tile"]').filter({ hasText: "Bob" }).getByLabel("Camera off"),
+  ).toBeVisible();
+  await closeAll([ada, bob]);
+});
