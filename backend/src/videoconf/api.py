@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+import aiohttp
 import msgspec
 from aiohttp import WSMsgType, web
 
 from .auth import Authenticator, AuthError, Identity, clean_display_name
+from .cluster import ClusterUnavailable
+from .cluster.forward import ASSERTION_HEADER, Forwarder, verify_assertion
 from .config import Settings
 from .hub import Hub
 from .metrics import CONTENT_TYPE, Metrics
@@ -25,6 +28,7 @@ settings_key: Final = web.AppKey("settings", Settings)
 hub_key: Final = web.AppKey("hub", Hub)
 metrics_key: Final = web.AppKey("metrics", Metrics)
 auth_key: Final = web.AppKey("auth", Authenticator)
+forwarder_key: Final = web.AppKey("forwarder", Forwarder)
 
 routes = web.RouteTableDef()
 
@@ -70,8 +74,11 @@ async def health(request: web.Request) -> web.Response:
 
 @routes.get("/ready")
 async def ready(request: web.Request) -> web.Response:
-    if request.app[hub_key].draining:
+    hub = request.app[hub_key]
+    if hub.draining:
         return web.json_response({"status": "draining"}, status=503)
+    if not hub.cluster.ready():
+        return web.json_response({"status": "unavailable"}, status=503)
     return web.json_response({"status": "ready"})
 
 
@@ -231,16 +238,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             display_name = clean_display_name(request.query.get("displayName", ""))
         except ValueError as exc:
             return error(400, "invalid_display_name", str(exc))
-    socket = web.WebSocketResponse(
-        protocols=(SUBPROTOCOL,),
-        compress=False,  # permessage-deflate multiplies memory per connection 4-8x
-        max_msg_size=settings.ws_max_message_bytes * 4,
-        heartbeat=settings.ws_heartbeat or None,
-        decode_text=False,
-    )
-    if not socket.can_prepare(request).ok:
-        return error(400, "not_a_websocket", "this path takes WebSocket upgrades only")
-    await socket.prepare(request)
     ticket_role = None
     ticket = request.query.get("ticket")
     if ticket:
@@ -248,18 +245,120 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         role_name = request.app[auth_key].verify_ticket(ticket, identity.client_id, room_id)
         if role_name is not None and role_name.upper() in Role.__members__:
             ticket_role = Role[role_name.upper()]
+    try:
+        placement = await hub.cluster.place(room_id, hub.clock(), hub.limits)
+    except ClusterUnavailable:
+        return error(503, "unavailable", "rooms cannot be reached right now; connect again")
+    if not placement.local:
+        assert placement.address is not None
+        return await forward(
+            request, placement.address, room_id, identity.client_id, display_name, ticket_role
+        )
+    if placement.room is not None:
+        hub.adopt(placement.room)
+    return await serve_here(request, room_id, identity.client_id, display_name, ticket_role)
+
+
+def client_socket(settings: Settings) -> web.WebSocketResponse:
+    return web.WebSocketResponse(
+        protocols=(SUBPROTOCOL,),
+        compress=False,  # permessage-deflate multiplies memory per connection 4-8x
+        max_msg_size=settings.ws_max_message_bytes * 4,
+        heartbeat=settings.ws_heartbeat or None,
+        decode_text=False,
+    )
+
+
+async def serve_here(
+    request: web.Request,
+    room_id: str,
+    client_id: str,
+    display_name: str,
+    ticket_role: Role | None,
+    *,
+    counted: bool = True,
+) -> web.StreamResponse:
+    """This replica owns the room: run the connection in its hub."""
+    socket = client_socket(request.app[settings_key])
+    if not socket.can_prepare(request).ok:
+        return error(400, "not_a_websocket", "this path takes WebSocket upgrades only")
+    await socket.prepare(request)
     transport = request.transport
-    await hub.serve(
+    await request.app[hub_key].serve(
         socket,
         frames(socket),
         room_id,
-        identity.client_id,
+        client_id,
         display_name,
         WSMsgType.TEXT,
         abort=transport.abort if transport is not None else None,
         ticket_role=ticket_role,
+        counted=counted,
     )
     return socket
+
+
+async def forward(
+    request: web.Request,
+    address: str,
+    room_id: str,
+    client_id: str,
+    display_name: str,
+    ticket_role: Role | None,
+) -> web.StreamResponse:
+    """Another replica owns the room: carry this client's frames to it and back."""
+    hub, forwarder = request.app[hub_key], request.app[forwarder_key]
+    socket = client_socket(request.app[settings_key])
+    if not socket.can_prepare(request).ok:
+        return error(400, "not_a_websocket", "this path takes WebSocket upgrades only")
+    try:
+        owner = await forwarder.connect(
+            address,
+            room_id,
+            client_id,
+            display_name,
+            ticket_role.name.lower() if ticket_role else None,
+        )
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        return error(503, "unavailable", "the room's server cannot be reached; connect again")
+    await socket.prepare(request)
+    hub.metrics.connections.inc()
+    try:
+        await forwarder.pipe(socket, owner)
+    finally:
+        hub.metrics.connections.dec()
+    return socket
+
+
+@routes.get("/internal/ws/{room_id}")
+async def internal_websocket(request: web.Request) -> web.StreamResponse:
+    """A connection forwarded by another replica, which has checked the client already."""
+    settings, hub = request.app[settings_key], request.app[hub_key]
+    room_id = request.match_info["room_id"]
+    claims = verify_assertion(
+        settings.jwt_secret, request.headers.get(ASSERTION_HEADER, ""), room_id
+    )
+    if claims is None or not ROOM_ID.fullmatch(room_id):
+        return error(401, "invalid_assertion", "not a replica of this platform")
+    if hub.draining:
+        return error(503, "draining", "this server is shutting down; connect again")
+    try:
+        placement = await hub.cluster.place(room_id, hub.clock(), hub.limits)
+    except ClusterUnavailable:
+        return error(503, "unavailable", "rooms cannot be reached right now; connect again")
+    if not placement.local:
+        return error(409, "not_the_owner", "the room has moved; connect again")
+    if placement.room is not None:
+        hub.adopt(placement.room)
+    role_name = claims.get("ticketRole")
+    ticket_role = (
+        Role[role_name.upper()]
+        if isinstance(role_name, str) and role_name.upper() in Role.__members__
+        else None
+    )
+    return await serve_here(
+        request, room_id, str(claims["sub"]), str(claims["name"]), ticket_role, counted=False
+    )
 
 
 @web.middleware

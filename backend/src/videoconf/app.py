@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .api import auth_key, errors, hub_key, metrics_key, routes, settings_key
+from .api import auth_key, errors, forwarder_key, hub_key, metrics_key, routes, settings_key
 from .auth import Authenticator
+from .cluster.forward import Forwarder
+from .cluster.redis import RedisCluster
 from .config import Settings
 from .hub import Hub
 from .metrics import Metrics
@@ -23,16 +25,32 @@ def create_app(settings: Settings) -> web.Application:
     app[metrics_key] = metrics
     authenticator = Authenticator(settings)
     app[auth_key] = authenticator
-    app[hub_key] = Hub(settings, metrics, tickets=authenticator.issue_ticket)
+    hub = Hub(settings, metrics, tickets=authenticator.issue_ticket)
+    if settings.redis_url is not None:
+        assert settings.replica_address is not None  # Settings.check() makes sure
+        hub.cluster = RedisCluster(
+            settings.redis_url,
+            settings.replica_address,
+            settings.lease_seconds,
+            rooms=lambda: hub.rooms,
+            on_lost=hub.lose,
+            chat_history=settings.chat_history,
+        )
+    app[hub_key] = hub
+    app[forwarder_key] = Forwarder(settings.jwt_secret, settings.ws_heartbeat)
     app.add_routes(routes)
     app.cleanup_ctx.append(_background)
     return app
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    sweeper = asyncio.get_running_loop().create_task(app[hub_key].sweep_forever())
+    hub = app[hub_key]
+    await hub.cluster.start()
+    sweeper = asyncio.get_running_loop().create_task(hub.sweep_forever())
     yield
     sweeper.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await sweeper
+    await app[forwarder_key].close()
+    await hub.cluster.close()
     await app[auth_key].close()

@@ -88,6 +88,9 @@ class Settings:
     auth0_client_id: str | None = None
     allowed_origins: tuple[str, ...] = ()
     public_ws_url: str | None = None
+    redis_url: str | None = None
+    replica_address: str | None = None
+    lease_seconds: float = 5.0
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     # Protective limits; each one is documented in the README.
@@ -144,6 +147,9 @@ class Settings:
             auth0_client_id=env.get("AUTH0_CLIENT_ID", "").strip() or None,
             allowed_origins=origins,
             public_ws_url=_ws_url(env, "PUBLIC_WS_URL"),
+            redis_url=env.get("REDIS_URL", "").strip() or None,
+            replica_address=env.get("REPLICA_ADDRESS", "").strip().rstrip("/") or None,
+            lease_seconds=_number(env, "LEASE_SECONDS", 5.0, minimum=1),
             stun_urls=_ice_urls(env, "STUN_URLS", ("stun", "stuns")),
             turn_urls=_ice_urls(env, "TURN_URLS", ("turn", "turns")),
             ws_rate_limit=_number(env, "WS_RATE_LIMIT", 50.0),
@@ -164,6 +170,16 @@ class Settings:
 
     def check(self) -> None:
         """Refuse unsafe or impossible combinations, in one line each."""
+        if self.redis_url is not None:
+            if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+                raise ConfigError("REDIS_URL must be redis://, rediss:// or unix://")
+            if self.replica_address is None:
+                raise ConfigError(
+                    "REDIS_URL needs REPLICA_ADDRESS: the http://host:port other replicas "
+                    "reach this one at (in Kubernetes, http://$(POD_IP):8080)"
+                )
+            if self.jwt_secret_generated:
+                raise ConfigError("REDIS_URL needs JWT_SECRET, the same on every replica")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"PORT must be between 0 and 65535, got {self.port}")
         if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .cluster import Cluster, LocalCluster
 from .config import Settings
 from .metrics import OK, Metrics
 from .protocol import (
@@ -42,6 +43,10 @@ from .room import (
 
 log = logging.getLogger(__name__)
 
+# Events that change nothing in a room's state (nothing to save for a successor).
+STATELESS_EVENTS = frozenset(
+    {"offer", "answer", "candidate", "renegotiate", "ping", "recents_chat", "mute_request"}
+)
 # A close the server starts must be done within this long, or the TCP connection is aborted.
 CLOSE_GRACE = 2.0
 # A connection that keeps breaking the rules this many times in a window is closed.
@@ -181,8 +186,10 @@ class Hub:
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
         tickets: Callable[[str, str, str], tuple[str, int]] | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.settings = settings
+        self.cluster: Cluster = cluster or LocalCluster()
         # Signs admission tickets: (client_id, room_id, role) -> (ticket, expires_at).
         self.tickets = tickets
         self.metrics = metrics
@@ -222,6 +229,20 @@ class Hub:
             names = [m.card() for m in room.admitted()]
         return RoomInfo(room_id, True, room.participant_count(), names)
 
+    def adopt(self, room: Room) -> None:
+        """Take over a room restored from the cluster's store."""
+        if room.room_id not in self.rooms:
+            self.rooms[room.room_id] = room
+            self.metrics.rooms.set(len(self.rooms))
+
+    def lose(self, room_id: str) -> None:
+        """Another replica owns this room now: send its clients there (they reconnect)."""
+        self.rooms.pop(room_id, None)
+        self.metrics.rooms.set(len(self.rooms))
+        for (rid, _), connection in list(self.connections.items()):
+            if rid == room_id:
+                connection.close(DisconnectReason.SERVER_SHUTDOWN)
+
     def _room(self, room_id: str) -> Room:
         room = self.rooms.get(room_id)
         if room is None:
@@ -233,9 +254,13 @@ class Hub:
         """Expire absent members and remove rooms nobody will come back to."""
         now = self.clock()
         for room_id, room in list(self.rooms.items()):
-            self.apply(room_id, room.expire(now))
+            effects = room.expire(now)
+            if effects:
+                self.apply(room_id, effects)
+                self.cluster.changed(room)
             if room.removable(now):
                 del self.rooms[room_id]
+                self.cluster.removed(room_id)
         self.metrics.rooms.set(len(self.rooms))
 
     async def sweep_forever(self, interval: float = 1.0) -> None:
@@ -258,8 +283,12 @@ class Hub:
         text_opcode: Any,
         abort: Callable[[], None] | None = None,
         ticket_role: Role | None = None,
+        counted: bool = True,
     ) -> None:
-        """Run one participant's connection until it closes. `messages` yields raw frames."""
+        """Run one participant's connection until it closes. `messages` yields raw frames.
+
+        `counted`: whether this connection counts in this replica's connection gauge (a
+        connection forwarded by another replica is counted there)."""
         now = self.clock()
         if not self.accepts(room_id):
             # Checked before the upgrade too; this covers a race with rooms created meanwhile.
@@ -277,9 +306,11 @@ class Hub:
         if previous is not None:
             previous.close(DisconnectReason.REPLACED)
         self.connections[key] = connection
-        self.metrics.connections.inc()
+        if counted:
+            self.metrics.connections.inc()
         try:
             self.apply(room_id, room.join(client_id, display_name, now, ticket_role))
+            self.cluster.changed(room)
             async for data in messages:
                 self.receive(connection, data)
                 if connection.close_reason is not None:
@@ -290,7 +321,8 @@ class Hub:
                     await asyncio.wait_for(asyncio.shield(connection.writer), CLOSE_GRACE)
         finally:
             connection.writer.cancel()
-            self.metrics.connections.dec()
+            if counted:
+                self.metrics.connections.dec()
             if self.connections.get(key) is connection:
                 del self.connections[key]
                 if not self.connections:
@@ -299,6 +331,7 @@ class Hub:
                 if current is not None:
                     dropped = connection.close_reason != DisconnectReason.LEFT
                     self.apply(room_id, current.leave(client_id, self.clock(), dropped=dropped))
+                    self.cluster.changed(current)
 
     def receive(self, connection: Connection, data: bytes | str | None) -> None:
         """Handle one frame from a client: limits, parsing, the room's rules, metrics."""
@@ -347,6 +380,8 @@ class Hub:
             ):
                 status = effect.payload["code"]
         self.apply(connection.room_id, effects)
+        if event not in STATELESS_EVENTS:
+            self.cluster.changed(room)
         self.metrics.event(event, status, time.perf_counter() - started)
 
     def _reject(self, connection: Connection, error: ProtocolError, now: float) -> None:
@@ -404,3 +439,4 @@ class Hub:
                 await asyncio.wait_for(self._all_closed.wait(), grace)
         if self.connections:
             log.warning("drain timed out", extra={"connections": len(self.connections)})
+        await self.cluster.hand_over()

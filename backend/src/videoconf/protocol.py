@@ -84,6 +84,9 @@ class Empty(Payload):
 
 class AddChat(Payload):
     chat_content: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CHAT_LENGTH)]
+    # Lets a client resend a message it is not sure arrived (after a reconnect): a repeat
+    # from the same client is not posted twice.
+    client_message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
 
 
 class DeleteChat(Payload):

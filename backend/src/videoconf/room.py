@@ -99,6 +99,7 @@ class ChatMessage:
     display_name: str
     content: str
     timestamp: int  # milliseconds since the epoch
+    client_message_id: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -107,7 +108,19 @@ class ChatMessage:
             "displayName": self.display_name,
             "chatContent": self.content,
             "timestamp": self.timestamp,
+            "clientMessageId": self.client_message_id,
         }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> ChatMessage:
+        return cls(
+            data["chatId"],
+            data["clientId"],
+            data["displayName"],
+            data["chatContent"],
+            data["timestamp"],
+            data.get("clientMessageId"),
+        )
 
 
 @dataclass(slots=True)
@@ -138,7 +151,9 @@ class Room:
         # Everyone this room has seen: an admission ticket counts only for strangers, i.e.
         # after the room was lost (a restart), never to undo a kick, a denial or a demotion.
         self.known: set[str] = set()
-        self._counter = 0
+        # Chat additions and deletions since the shell last took them (to persist them).
+        self.chat_changes: list[tuple[Literal["add", "delete"], ChatMessage]] = []
+        self.counter = 0
         self.keep_until = now + self.limits.empty_room_ttl
 
     # -- queries --------------------------------------------------------------------------
@@ -282,10 +297,24 @@ class Room:
             return self._error(
                 actor, ErrorCode.INVALID_PAYLOAD, "chat message is empty", "add_chat"
             )
+        if payload.client_message_id is not None:
+            for earlier in self.chat:
+                if (
+                    earlier.client_id == actor.client_id
+                    and earlier.client_message_id == payload.client_message_id
+                ):
+                    # A resend of a message that did arrive: acknowledge it again, post nothing.
+                    return [Deliver((actor.client_id,), "add_chat", earlier.to_payload())]
         message = ChatMessage(
-            f"c{self._next()}", actor.client_id, actor.display_name, content, int(now * 1000)
+            f"c{self._next()}",
+            actor.client_id,
+            actor.display_name,
+            content,
+            int(now * 1000),
+            payload.client_message_id,
         )
         self.chat.append(message)
+        self.chat_changes.append(("add", message))
         return [Deliver(self.admitted_ids(), "add_chat", message.to_payload())]
 
     def _on_delete_chat(self, actor: Member, payload: DeleteChat, now: float) -> list[Effect]:
@@ -302,6 +331,7 @@ class Room:
                 "delete_chat",
             )
         self.chat.remove(message)
+        self.chat_changes.append(("delete", message))
         return [
             Deliver(
                 self.admitted_ids(),
@@ -482,8 +512,8 @@ class Room:
     # -- internals ------------------------------------------------------------------------
 
     def _next(self) -> int:
-        self._counter += 1
-        return self._counter
+        self.counter += 1
+        return self.counter
 
     def _error(self, actor: Member, code: ErrorCode, message: str, event: str) -> list[Effect]:
         return [Deliver((actor.client_id,), "error", error_payload(code, message, event))]
