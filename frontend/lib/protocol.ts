@@ -44,6 +44,8 @@ export interface ChatMessage extends Member {
   chatContent: string;
   /** Milliseconds since the epoch. */
   timestamp: number;
+  /** The author's `clientMessageId`, if they sent one. */
+  clientMessageId: string | null;
 }
 
 export interface SessionDescriptionPayload {
@@ -92,7 +94,8 @@ export type ErrorCode =
 
 /** Events the client sends, with their payloads. */
 export interface ClientEvents {
-  add_chat: { chatContent: string };
+  /** `clientMessageId`: 1 to 64 characters, unique per message; makes a resend safe (no double post). */
+  add_chat: { chatContent: string; clientMessageId?: string };
   delete_chat: { chatId: string };
   recents_chat: Record<string, never>;
   raise_hand: Record<string, never>;

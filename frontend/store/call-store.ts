@@ -4,6 +4,7 @@
 import { create, type StoreApi, type UseBoundStore } from "zustand";
 import { ApiError, isValidRoomId, websocketUrl } from "@/lib/api";
 import { ensureIdentity, normalizeDisplayName } from "@/lib/identity";
+import { newClientMessageId } from "@/lib/message-id";
 import type { ServerMessage } from "@/lib/protocol";
 import type { SignalingStatus } from "@/lib/signaling";
 import { defaultDeps, type CallDeps } from "./deps";
@@ -179,7 +180,13 @@ export function createCallStore(deps: CallDeps): CallStore {
           toast(ctx, { kind: "warning", text: `Messages can be at most ${max} characters long` });
           return;
         }
-        send(ctx, "add_chat", { chatContent: content });
+        const phase = get().phase;
+        if (phase === "idle" || phase === "prejoin" || phase === "ended") return;
+        // Kept until its echo (or a recents_chat holding it) arrives; resent after a reconnect.
+        const clientMessageId = newClientMessageId();
+        session.pendingChat.set(clientMessageId, content);
+        // Older pending messages wait for the post-reconnect resend: join them there, in order.
+        if (isAdmitted(ctx) && !session.resendChat) send(ctx, "add_chat", { chatContent: content, clientMessageId });
       },
       deleteChat: (chatId) => void send(ctx, "delete_chat", { chatId }),
       admit: (clientId) => void send(ctx, "accept_waiting", { clientId }),

@@ -72,9 +72,16 @@ export function samePeers(a: Record<string, PeerView>, b: Record<string, PeerVie
   });
 }
 
+/** Appends a message; one whose chatId is already there changes nothing (e.g. a second echo). */
 export function addChat(chat: ChatMessage[], message: ChatMessage): ChatMessage[] {
   if (chat.some((m) => m.chatId === message.chatId)) return chat;
   return [...chat, message];
+}
+
+/** A history list without repeated chatIds (the first one wins). */
+export function uniqueChats(messages: readonly ChatMessage[]): ChatMessage[] {
+  const seen = new Set<string>();
+  return messages.filter((m) => !seen.has(m.chatId) && (seen.add(m.chatId), true));
 }
 
 export function deleteChat(chat: ChatMessage[], chatId: string): ChatMessage[] {

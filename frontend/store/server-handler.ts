@@ -3,9 +3,17 @@
 import { createLogger } from "@/lib/logger";
 import { atLeast, type RoomState, type ServerEvents, type ServerMessage } from "@/lib/protocol";
 import type { SignalingStatus } from "@/lib/signaling";
-import { addChat, deleteChat, normalizeRoomState, participantToasts } from "./messages";
+import { addChat, deleteChat, normalizeRoomState, participantToasts, uniqueChats } from "./messages";
 import { stopScreenshareLocally, sendMediaState } from "./media-actions";
-import { endCall, refreshPeers, restartLocalMeter, toast, type Ctx } from "./session";
+import {
+  acknowledgeChat,
+  endCall,
+  refreshPeers,
+  resendPendingChat,
+  restartLocalMeter,
+  toast,
+  type Ctx,
+} from "./session";
 
 const log = createLogger("store");
 
@@ -18,10 +26,14 @@ export function handleServerMessage(ctx: Ctx, message: ServerMessage): void {
     case "room_state":
       onRoomState(ctx, normalizeRoomState(message.payload));
       return;
-    case "recents_chat":
-      ctx.set({ chat: Array.isArray(message.payload.messages) ? message.payload.messages : [] });
+    case "recents_chat": {
+      const messages = uniqueChats(Array.isArray(message.payload.messages) ? message.payload.messages : []);
+      acknowledgeChat(ctx, messages);
+      ctx.set({ chat: messages });
       return;
+    }
     case "add_chat":
+      acknowledgeChat(ctx, [message.payload]);
       ctx.set((s) => ({ chat: addChat(s.chat, message.payload) }));
       return;
     case "delete_chat":
@@ -88,6 +100,11 @@ function onRoomState(ctx: Ctx, room: RoomState): void {
   if (ctx.get().sharing && !atLeast(room.you.role, "screenshare")) stopScreenshareLocally(ctx, { announce: false });
 
   if (admitted && (!session.admitted || session.resync)) sendMediaState(ctx);
+  // Chat that was not acknowledged: out again (same ids, in order) once we are back in the room.
+  if (admitted && (!session.admitted || session.resendChat)) {
+    session.resendChat = false;
+    resendPendingChat(ctx);
+  }
   session.admitted = admitted;
   session.mesh?.sync(admitted ? room.participants.map((m) => m.clientId) : []);
   if (session.resync) {
@@ -148,6 +165,7 @@ export function handleStatus(ctx: Ctx, status: SignalingStatus): void {
   if (phase === "ended") return;
   switch (status.state) {
     case "reconnecting":
+      ctx.session.resendChat = true;
       // Before the first room_state this is still "connecting" (the handshake keeps failing).
       if (ctx.get().room !== null) {
         ctx.session.resync = true;

@@ -4,7 +4,7 @@
 import type { AudioMeter } from "@/lib/audio-meter";
 import { createLogger } from "@/lib/logger";
 import { stopStream } from "@/lib/media";
-import { atLeast, type ClientConfig, type ClientEventName, type ClientEvents, type DisconnectReason } from "@/lib/protocol";
+import { atLeast, type ChatMessage, type ClientConfig, type ClientEventName, type ClientEvents, type DisconnectReason } from "@/lib/protocol";
 import type { CallDeps, MeshLike, SignalingLike } from "./deps";
 import { buildPeers, ENDED_MESSAGES, samePeers, type ToastDraft } from "./messages";
 import type { CallState } from "./types";
@@ -29,6 +29,13 @@ export interface Session {
   toastId: number;
   /** Orders overlapping startPreview calls: only the latest one is kept. */
   previewSeq: number;
+  /**
+   * Chat messages we sent whose echo has not come back yet: clientMessageId -> content, in
+   * sending order. Resent with the same ids after a reconnect; dropped when the call ends.
+   */
+  pendingChat: Map<string, string>;
+  /** Set while reconnecting: the next admitted room_state resends `pendingChat`. */
+  resendChat: boolean;
 }
 
 export function newSession(): Session {
@@ -44,6 +51,8 @@ export function newSession(): Session {
     remoteMeters: new Map(),
     toastId: 0,
     previewSeq: 0,
+    pendingChat: new Map(),
+    resendChat: false,
   };
 }
 
@@ -63,6 +72,23 @@ export function toast(ctx: Ctx, draft: ToastDraft): void {
 /** Sends when connected; silently dropped otherwise (the state is re-sent after a reconnect). */
 export function send<K extends ClientEventName>(ctx: Ctx, event: K, payload: ClientEvents[K]): boolean {
   return ctx.session.signaling?.send(event, payload) ?? false;
+}
+
+/** Sends every still-pending chat message again, oldest first, with its original id. */
+export function resendPendingChat(ctx: Ctx): void {
+  for (const [clientMessageId, chatContent] of ctx.session.pendingChat) {
+    if (!send(ctx, "add_chat", { chatContent, clientMessageId })) return; // still offline: next time
+  }
+}
+
+/** Our own messages among `messages` acknowledge the pending ones with the same clientMessageId. */
+export function acknowledgeChat(ctx: Ctx, messages: readonly ChatMessage[]): void {
+  const pending = ctx.session.pendingChat;
+  const selfId = ctx.get().self?.clientId;
+  if (pending.size === 0 || !selfId) return;
+  for (const m of messages) {
+    if (m.clientId === selfId && typeof m.clientMessageId === "string") pending.delete(m.clientMessageId);
+  }
 }
 
 export function isAdmitted(ctx: Ctx): boolean {
@@ -131,6 +157,8 @@ export function teardown(ctx: Ctx, options: { keepSignaling?: boolean; keepMedia
   session.remoteMeters.clear();
   session.admitted = false;
   session.resync = false;
+  session.pendingChat.clear();
+  session.resendChat = false;
   const { localStream, screenStream } = ctx.get();
   if (!options.keepMedia) stopStream(localStream);
   stopStream(screenStream);

@@ -157,7 +157,7 @@ describe("room_state", () => {
 });
 
 describe("chat", () => {
-  const msg = (id: string, text: string) => ({ chatId: id, ...bob, chatContent: text, timestamp: 1 });
+  const msg = (id: string, text: string) => ({ chatId: id, ...bob, chatContent: text, timestamp: 1, clientMessageId: null });
 
   it("replaces with history, appends, dedupes and deletes", async () => {
     await joined();
@@ -178,8 +178,133 @@ describe("chat", () => {
     actions().sendChat("  hi  ");
     actions().sendChat("   ");
     actions().sendChat("x".repeat(1001));
-    expect(sig().sent).toEqual([{ event: "add_chat", payload: { chatContent: "hi" } }]);
+    expect(sig().sent).toEqual([{ event: "add_chat", payload: { chatContent: "hi", clientMessageId: expect.any(String) } }]);
     expect(texts()).toEqual(["Messages can be at most 1000 characters long"]);
+  });
+});
+
+describe("chat delivery (clientMessageId)", () => {
+  type Sent = { chatContent: string; clientMessageId: string };
+  const sentChats = () => sig().events("add_chat") as Sent[];
+  let next = 0;
+  const echo = (sent: Sent, chatId = `c${++next}`, author = ann) => ({
+    chatId,
+    ...author,
+    chatContent: sent.chatContent,
+    timestamp: 1,
+    clientMessageId: sent.clientMessageId,
+  });
+  const ids = () => state().chat.map((m) => m.chatContent);
+
+  async function inRoom() {
+    await joined();
+    push("room_state", roomState(ann, "host", [ann, bob]));
+    sig().sent = [];
+  }
+  function reconnect() {
+    sig().status({ state: "reconnecting", attempt: 1, delayMs: 250 });
+    sig().open = false;
+  }
+  function reconnected() {
+    sig().open = true;
+    sig().status({ state: "open" });
+    push("room_state", roomState(ann, "host", [ann, bob]));
+  }
+
+  it("sends a unique id per message and keeps it pending until its own echo", async () => {
+    await inRoom();
+    actions().sendChat("one");
+    actions().sendChat("two");
+    const [one, two] = sentChats();
+    expect(one.clientMessageId).toMatch(/^.{1,64}$/);
+    expect(two.clientMessageId).not.toBe(one.clientMessageId);
+    // Someone else's message carrying the same id acknowledges nothing.
+    push("add_chat", echo(one, "c1", bob));
+    push("add_chat", echo(one, "c2"));
+    reconnect();
+    reconnected();
+    expect(sentChats().slice(2)).toEqual([two]);
+    expect(ids()).toEqual(["one", "one"]);
+  });
+
+  it("resends every pending message after a reconnect, in order, with the same ids", async () => {
+    await inRoom();
+    actions().sendChat("one"); // sent, echo lost with the connection
+    reconnect();
+    actions().sendChat("two"); // cannot go out while disconnected
+    actions().sendChat("three");
+    expect(sentChats()).toHaveLength(1);
+    const first = sentChats()[0];
+    sig().open = true;
+    sig().status({ state: "open" });
+    actions().sendChat("four"); // socket back, room_state not yet: waits for the resend, keeps order
+    expect(sentChats()).toHaveLength(1);
+    push("room_state", roomState(ann, "host", [ann, bob]));
+    const resent = sentChats().slice(1);
+    expect(resent.map((p) => p.chatContent)).toEqual(["one", "two", "three", "four"]);
+    expect(resent[0]).toEqual(first);
+    // Another room_state in the same connection sends nothing again.
+    push("room_state", roomState(ann, "host", [ann, bob, cleo]));
+    expect(sentChats()).toHaveLength(5);
+    // Acknowledged ones are not resent after the next reconnect.
+    push("add_chat", echo(resent[0]));
+    push("add_chat", echo(resent[2]));
+    reconnect();
+    reconnected();
+    expect(sentChats().slice(5)).toEqual([resent[1], resent[3]]);
+  });
+
+  it("keeps messages sent before admission pending and sends them once admitted", async () => {
+    await joined();
+    push("room_state", roomState(ann, "waiting", []));
+    actions().sendChat("hello");
+    expect(sentChats()).toEqual([]);
+    push("room_state", roomState(ann, "participant", [bob, ann]));
+    expect(sentChats().map((p) => p.chatContent)).toEqual(["hello"]);
+  });
+
+  it("shows a message once when its echo comes twice (the ack of a resend)", async () => {
+    await inRoom();
+    actions().sendChat("hi");
+    const [sent] = sentChats();
+    push("add_chat", echo(sent, "c7")); // posted; the connection drops before we notice
+    reconnect();
+    reconnected();
+    push("add_chat", echo(sent, "c7")); // nothing new: the server only echoes the original to us
+    expect(state().chat.map((m) => m.chatId)).toEqual(["c7"]);
+    reconnect();
+    reconnected();
+    expect(sentChats()).toHaveLength(1); // acknowledged, not resent again
+  });
+
+  it("takes a recents_chat holding our message as its acknowledgement, and dedupes by chatId", async () => {
+    await inRoom();
+    actions().sendChat("one");
+    actions().sendChat("two");
+    const [one, two] = sentChats();
+    reconnect();
+    sig().open = true;
+    sig().status({ state: "open" });
+    push("room_state", roomState(ann, "host", [ann, bob])); // resends both
+    push("recents_chat", { messages: [echo(one, "c3"), echo(one, "c3")] }); // history has "one" only
+    expect(state().chat.map((m) => m.chatId)).toEqual(["c3"]);
+    push("add_chat", echo(two, "c4"));
+    reconnect();
+    reconnected();
+    expect(sentChats()).toHaveLength(4); // 2 sent + 2 resent; "one" was acknowledged by the history
+    push("add_chat", echo(one, "c3")); // the late ack of the resend: no duplicate
+    expect(ids()).toEqual(["one", "two"]);
+  });
+
+  it("forgets pending messages when the call ends", async () => {
+    await inRoom();
+    actions().sendChat("bye");
+    actions().leave();
+    actions().sendChat("after the end");
+    await actions().prepare("room-1");
+    await actions().join({ displayName: "Ann", audio: false, video: false });
+    push("room_state", roomState(ann, "host", [ann]));
+    expect(sentChats()).toEqual([]);
   });
 });
 
