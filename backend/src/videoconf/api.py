@@ -121,7 +121,7 @@ async def refresh(request: web.Request) -> web.Response:
 @routes.post("/api/rooms")
 async def create_room(request: web.Request) -> web.Response:
     await identify(request, required=True)
-    room_id = request.app[hub_key].create_room()
+    room_id = await request.app[hub_key].create_room()
     if room_id is None:
         return error(503, "server_busy", "this server holds as many rooms as it may")
     return web.json_response({"roomId": room_id, "path": f"/{room_id}"}, status=201)
@@ -133,7 +133,12 @@ async def room_info(request: web.Request) -> web.Response:
     if not ROOM_ID.fullmatch(room_id):
         return error(400, "invalid_room_id", "room ids are 3-64 letters, digits, - or _")
     identity = await identify(request, required=False)
-    info = request.app[hub_key].room_info(room_id, identity.client_id if identity else None)
+    hub = request.app[hub_key]
+    if room_id not in hub.rooms:
+        address = await hub.cluster.owner_address(room_id)
+        if address is not None:
+            return await ask_owner(request, address)
+    info = hub.room_info(room_id, identity.client_id if identity else None)
     body: dict[str, Any] = {
         "roomId": info.room_id,
         "exists": info.exists,
@@ -142,6 +147,23 @@ async def room_info(request: web.Request) -> web.Response:
     if info.names is not None:
         body["participants"] = info.names
     return web.json_response(body)
+
+
+async def ask_owner(request: web.Request, address: str) -> web.Response:
+    """Another replica owns the room: it answers, with the caller's token."""
+    headers = {}
+    if "Authorization" in request.headers:
+        headers["Authorization"] = request.headers["Authorization"]
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session,
+            session.get(f"{address}{request.rel_url.path}", headers=headers) as reply,
+        ):
+            return web.Response(
+                body=await reply.read(), status=reply.status, content_type="application/json"
+            )
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        return error(503, "unavailable", "the room's server cannot be reached right now")
 
 
 @routes.get("/api/config")
@@ -370,6 +392,8 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except AuthError as exc:
         status = 503 if exc.code == "auth_unavailable" else 401
         return error(status, exc.code, exc.message)
+    except ClusterUnavailable:
+        return error(503, "unavailable", "rooms cannot be reached right now; try again")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -11,7 +11,7 @@ import sys
 from aiohttp import web
 
 from . import logs
-from .api import hub_key
+from .api import forwarder_key, hub_key
 from .app import create_app
 from .config import ConfigError, Settings
 
@@ -40,7 +40,9 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     # Graceful drain: /ready turns 503, clients are told to reconnect, then we go.
-    await app[hub_key].drain(settings.drain_timeout, settings.shutdown_delay)
+    await app[hub_key].drain(
+        settings.drain_timeout, settings.shutdown_delay, also=app[forwarder_key].drain
+    )
     await runner.cleanup()
 
 

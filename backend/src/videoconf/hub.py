@@ -12,7 +12,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -207,12 +207,13 @@ class Hub:
 
     # -- rooms ----------------------------------------------------------------------------
 
-    def create_room(self) -> str | None:
+    async def create_room(self) -> str | None:
         """A new room with an unguessable id, or None when this process is at its limit."""
         if len(self.rooms) >= self.settings.max_rooms:
             return None
         room_id = secrets.token_urlsafe(12)
-        self._room(room_id)
+        await self.cluster.place(room_id, self.clock(), self.limits)  # ours: nobody has it
+        self.cluster.changed(self._room(room_id))
         return room_id
 
     def accepts(self, room_id: str) -> bool:
@@ -424,7 +425,12 @@ class Hub:
                         encode("ticket", {"ticket": ticket, "role": role, "expiresAt": expires_at})
                     )
 
-    async def drain(self, grace: float, delay: float = 0.0) -> None:
+    async def drain(
+        self,
+        grace: float,
+        delay: float = 0.0,
+        also: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         """Refuse newcomers; after `delay` tell every client to reconnect elsewhere, then
         wait (bounded by `grace`) for them to go."""
         self.draining = True
@@ -433,6 +439,8 @@ class Hub:
             await asyncio.sleep(delay)
         for connection in list(self.connections.values()):
             connection.close(DisconnectReason.SERVER_SHUTDOWN)
+        if also is not None:
+            await also()  # e.g. the connections this replica forwards to other owners
         if self.connections:
             self._all_closed.clear()
             with contextlib.suppress(asyncio.TimeoutError):

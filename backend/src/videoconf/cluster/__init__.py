@@ -37,6 +37,9 @@ class Cluster(Protocol):
 
     async def place(self, room_id: str, now: float, limits: RoomLimits) -> Placement: ...
 
+    async def owner_address(self, room_id: str) -> str | None:
+        """Where another replica that owns this room can be reached (None: nobody else)."""
+
     def changed(self, room: Room) -> None:
         """The room's state changed: keep it where a successor can find it, soon."""
 
@@ -62,6 +65,9 @@ class LocalCluster:
 
     async def place(self, room_id: str, now: float, limits: RoomLimits) -> Placement:
         return Placement(local=True)
+
+    async def owner_address(self, room_id: str) -> str | None:
+        return None
 
     def changed(self, room: Room) -> None:
         room.chat_changes.clear()  # nothing to persist them to

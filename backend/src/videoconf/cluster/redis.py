@@ -83,6 +83,7 @@ class RedisCluster:
         self._was_healthy = False
         self._dirty: set[str] = set()
         self._pending_chat: dict[str, list[tuple[str, bytes]]] = {}
+        self._rewrite: set[str] = set()  # rooms whose chat list must be written in full
         self._flush_task: asyncio.Task[None] | None = None
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -136,7 +137,9 @@ class RedisCluster:
                 continue
             # Expired (Redis was away longer than a lease): take it back if nobody else did.
             if await self._redis.set(owner_key, self.replica_id, nx=True, px=self.lease_ms):
+                # Redis lost our keys (restarted): write the whole room again, chat included.
                 self._dirty.add(room_id)
+                self._rewrite.add(room_id)
                 continue
             log.warning("room ownership lost", extra={"room": room_id})
             self._on_lost(room_id)
@@ -167,6 +170,16 @@ class RedisCluster:
             self._healthy = False
             raise ClusterUnavailable(str(exc)) from exc
         raise ClusterUnavailable(f"no owner could be found for room {room_id}")
+
+    async def owner_address(self, room_id: str) -> str | None:
+        try:
+            owner = await self._redis.get(_key("room", room_id, "owner"))
+            if owner is None or _bytes(owner).decode() == self.replica_id:
+                return None
+            address = await self._redis.get(_key("replica", _bytes(owner).decode()))
+        except (RedisError, OSError) as exc:
+            raise ClusterUnavailable(str(exc)) from exc
+        return None if address is None else _bytes(address).decode()
 
     async def _restore(self, room_id: str, now: float, limits: RoomLimits) -> Room | None:
         state = await self._redis.get(_key("room", room_id, "state"))
@@ -202,24 +215,31 @@ class RedisCluster:
         dirty, self._dirty = self._dirty, set()
         # Take the chat changes now: more may arrive while this write is under way.
         taken = {room_id: self._pending_chat.pop(room_id, []) for room_id in dirty}
+        rewrite, self._rewrite = self._rewrite & dirty, self._rewrite - dirty
         try:
             async with self._redis.pipeline(transaction=True) as pipe:  # all or nothing
                 for room_id in dirty:
                     room = rooms.get(room_id)
                     if room is not None:
-                        self._queue_room(pipe, room, taken[room_id])
+                        self._queue_room(pipe, room, taken[room_id], room_id in rewrite)
                 await pipe.execute()
         except BaseException:
             # Try again on the next flush, older changes first.
             self._dirty |= dirty
+            self._rewrite |= rewrite
             for room_id, ops in taken.items():
                 self._pending_chat[room_id] = ops + self._pending_chat.get(room_id, [])
             raise
 
-    def _queue_room(self, pipe: Any, room: Room, chat_ops: list[tuple[str, bytes]]) -> None:
+    def _queue_room(
+        self, pipe: Any, room: Room, chat_ops: list[tuple[str, bytes]], rewrite: bool
+    ) -> None:
         state_key = _key("room", room.room_id, "state")
         chat_key = _key("room", room.room_id, "chat")
         pipe.set(state_key, dump_room(room), ex=KEY_TTL_SECONDS)
+        if rewrite:
+            pipe.delete(chat_key)
+            chat_ops = [("add", dump_chat(message)) for message in room.chat]
         for kind, data in chat_ops:
             if kind == "add":
                 pipe.rpush(chat_key, data)
