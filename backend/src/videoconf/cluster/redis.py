@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -81,6 +82,8 @@ class RedisCluster:
         self._release = self._redis.register_script(_RELEASE)
         self._healthy = False
         self._was_healthy = False
+        self._run_id: str | None = None
+        self._settle_until = 0.0
         self._dirty: set[str] = set()
         self._pending_chat: dict[str, list[tuple[str, bytes]]] = {}
         self._rewrite: set[str] = set()  # rooms whose chat list must be written in full
@@ -90,7 +93,7 @@ class RedisCluster:
     # -- life cycle -----------------------------------------------------------------------
 
     def ready(self) -> bool:
-        return self._healthy
+        return self._healthy and time.monotonic() >= self._settle_until
 
     async def start(self) -> None:
         with contextlib.suppress(RedisError, OSError):
@@ -123,8 +126,14 @@ class RedisCluster:
 
     async def _heartbeat(self) -> None:
         await self._redis.set(_key("replica", self.replica_id), self.address, px=self.lease_ms)
-        if not self._healthy and self._was_healthy:
+        run_id = (await self._redis.info("server")).get("run_id")
+        restarted = self._run_id is not None and run_id != self._run_id
+        if (not self._healthy and self._was_healthy) or restarted:
+            # Redis was away or lost its keys: give the owners one lease to take their rooms
+            # back before this replica may take any room it does not know.
+            self._settle_until = time.monotonic() + self.lease_ms / 1000
             log.warning("redis reachable again", extra={"replica": self.replica_id})
+        self._run_id = run_id
         self._healthy = self._was_healthy = True
 
     async def _renew_leases(self) -> None:
@@ -154,6 +163,8 @@ class RedisCluster:
             for _ in range(20):
                 owner = await self._redis.get(owner_key)
                 if owner is None:
+                    if time.monotonic() < self._settle_until:
+                        raise ClusterUnavailable("rooms are being taken back after a Redis outage")
                     if await self._redis.set(owner_key, self.replica_id, nx=True, px=self.lease_ms):
                         return Placement(local=True, room=await self._restore(room_id, now, limits))
                     continue  # someone else took it a moment ago
