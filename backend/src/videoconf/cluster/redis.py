@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from ..room import Room, RoomLimits
 from ..snapshot import dump_chat, dump_room, load_room
@@ -125,16 +125,28 @@ class RedisCluster:
                 self._healthy = False
 
     async def _heartbeat(self) -> None:
-        await self._redis.set(_key("replica", self.replica_id), self.address, px=self.lease_ms)
-        run_id = (await self._redis.info("server")).get("run_id")
-        restarted = self._run_id is not None and run_id != self._run_id
+        restarted = await self._check_run_id()
         if (not self._healthy and self._was_healthy) or restarted:
-            # Redis was away or lost its keys: give the owners one lease to take their rooms
-            # back before this replica may take any room it does not know.
-            self._settle_until = time.monotonic() + self.lease_ms / 1000
-            log.warning("redis reachable again", extra={"replica": self.replica_id})
-        self._run_id = run_id
+            self._settle()
+        await self._redis.set(_key("replica", self.replica_id), self.address, px=self.lease_ms)
         self._healthy = self._was_healthy = True
+
+    async def _check_run_id(self) -> bool:
+        """Whether Redis restarted (and so lost every key) since we last looked."""
+        try:
+            run_id = (await self._redis.info("server")).get("run_id")
+        except ResponseError:
+            return False  # INFO not allowed for this user (managed Redis): outages still count
+
+        restarted = self._run_id is not None and run_id != self._run_id
+        self._run_id = run_id
+        return restarted
+
+    def _settle(self) -> None:
+        """Redis was away or lost its keys: give the owners one lease to take their rooms back
+        before this replica takes any room it does not know (it reports not-ready meanwhile)."""
+        self._settle_until = time.monotonic() + self.lease_ms / 1000
+        log.warning("redis reachable again", extra={"replica": self.replica_id})
 
     async def _renew_leases(self) -> None:
         for room_id in list(self._rooms()):
@@ -163,6 +175,10 @@ class RedisCluster:
             for _ in range(20):
                 owner = await self._redis.get(owner_key)
                 if owner is None:
+                    # About to start a room: make sure Redis did not just restart empty while
+                    # the room's owner is about to take it back.
+                    if await self._check_run_id():
+                        self._settle()
                     if time.monotonic() < self._settle_until:
                         raise ClusterUnavailable("rooms are being taken back after a Redis outage")
                     if await self._redis.set(owner_key, self.replica_id, nx=True, px=self.lease_ms):
