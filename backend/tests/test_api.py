@@ -442,9 +442,10 @@ async def test_client_config_defaults(server: Server) -> None:
     status, body, response = await call(server, "GET", "/api/config")
     assert status == 200
     assert response.content_type == JSON
-    assert set(body) == {"auth", "iceServers", "websocket", "limits"}
+    assert set(body) == {"auth", "iceServers", "iceServersExpiresAt", "websocket", "limits"}
     assert body["auth"] == {"guest": True, "auth0": None}
     assert body["iceServers"] == []
+    assert body["iceServersExpiresAt"] is None
     assert body["websocket"] == {
         "path": "/ws/hub/{roomId}",
         "subprotocol": "videoconf.v1",

@@ -70,6 +70,8 @@ def test_values_are_read() -> None:
             "ALLOWED_ORIGINS": "https://a.example, http://localhost:5173 ,",
             "STUN_URLS": "stun:stun.example.com:3478,stuns:stun.example.com:5349",
             "TURN_URLS": "turn:turn.example.com:3478",
+            "TURN_SECRET": "north",
+            "TURN_TTL": "600",
             "WS_RATE_LIMIT": "12.5",
             "MAX_ROOM_SIZE": "8",
             "MAX_ROOMS": "3",
@@ -87,6 +89,8 @@ def test_values_are_read() -> None:
     assert settings.allowed_origins == ("https://a.example", "http://localhost:5173")
     assert settings.stun_urls == ("stun:stun.example.com:3478", "stuns:stun.example.com:5349")
     assert settings.turn_urls == ("turn:turn.example.com:3478",)
+    assert settings.turn_secret == "north"
+    assert settings.turn_ttl == 600
     assert settings.ws_rate_limit == 12.5
     assert settings.max_room_size == 8
     assert settings.max_rooms == 3
@@ -267,7 +271,7 @@ def test_bad_origins(origin: str) -> None:
     ],
 )
 def test_bad_ice_urls(variable: str, value: str) -> None:
-    refused({variable: value}, variable)
+    refused({variable: value, "TURN_SECRET": "north"}, variable)
 
 
 def test_bad_log_level() -> None:

@@ -154,6 +154,8 @@ async def test_responses_match_the_documented_schemas(server: Server) -> None:
     await check("POST", "/api/auth/guest", "/api/auth/guest", 400, data=b"not json")
 
     token = signed_in["token"]
+    await check("GET", "/api/config", "/api/config", 200, token=token)
+    await check("GET", "/api/config", "/api/config", 401, token="garbage")
     await check("POST", "/api/auth/refresh", "/api/auth/refresh", 200, token=token)
     await check("POST", "/api/auth/refresh", "/api/auth/refresh", 401)
     await check("POST", "/api/auth/refresh", "/api/auth/refresh", 401, token="garbage")
@@ -178,7 +180,7 @@ async def test_responses_match_the_documented_schemas(server: Server) -> None:
     await check("GET", "/ready", "/ready", 503)
     await client.ws.close()
 
-    assert len(contract.checked) == 14
+    assert len(contract.checked) == 15
 
 
 async def test_error_statuses_of_other_configurations(make_server: ServerFactory) -> None:
@@ -208,6 +210,21 @@ async def test_error_statuses_of_other_configurations(make_server: ServerFactory
     status, body = await requester(stun)("GET", "/api/config")
     contract.check("/api/config", "GET", status, body)
 
+    turn = await make_server(
+        stun_urls=("stun:127.0.0.1:3478",),
+        turn_urls=("turn:127.0.0.1:3478?transport=udp", "turns:127.0.0.1:5349"),
+        turn_secret="north",
+    )
+    token = (await turn.guest("Ada"))["token"]
+    status, body = await requester(turn)("GET", "/api/config", token=token)
+    assert status == 200
+    assert [set(server) for server in body["iceServers"]] == [
+        {"urls"},
+        {"urls", "username", "credential"},
+    ]
+    assert isinstance(body["iceServersExpiresAt"], int)
+    contract.check("/api/config", "GET", status, body)
+
 
 async def test_metrics_is_documented_as_text(server: Server) -> None:
     document = await fetch_document(server)
@@ -231,6 +248,7 @@ async def test_oversized_guest_body_status_is_documented(server: Server) -> None
         pytest.param("POST", "/api/rooms", id="create-room"),
         pytest.param("GET", "/api/rooms/some-room", id="room-info"),
         pytest.param("POST", "/api/auth/refresh", id="refresh"),
+        pytest.param("GET", "/api/config", id="config"),
     ],
 )
 async def test_identity_provider_down_status_is_documented(

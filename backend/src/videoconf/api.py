@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from .hub import Hub
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import document as openapi_document
 from .protocol import MAX_CHAT_LENGTH, ROOM_ID_PATTERN, Role
+from .turn import ice_servers, turn_expiry
 
 SUBPROTOCOL: Final = "videoconf.v1"
 ROOM_ID: Final = re.compile(ROOM_ID_PATTERN.strip("^$"))
@@ -169,9 +171,10 @@ async def ask_owner(request: web.Request, address: str) -> web.Response:
 @routes.get("/api/config")
 async def client_config(request: web.Request) -> web.Response:
     settings = request.app[settings_key]
-    ice: list[dict[str, Any]] = []
-    if settings.stun_urls:
-        ice.append({"urls": list(settings.stun_urls)})
+    # TURN credentials only for a signed-in participant; a token that is sent must be valid.
+    identity = await identify(request, required=False)
+    client_id = identity.client_id if identity is not None else None
+    now = time.time()
     return web.json_response(
         {
             "auth": {
@@ -184,7 +187,8 @@ async def client_config(request: web.Request) -> web.Response:
                 if settings.auth0_enabled
                 else None,
             },
-            "iceServers": ice,
+            "iceServers": ice_servers(settings, client_id, now),
+            "iceServersExpiresAt": turn_expiry(settings, client_id, now),
             "websocket": {
                 "path": "/ws/hub/{roomId}",
                 "subprotocol": SUBPROTOCOL,
@@ -199,7 +203,9 @@ async def client_config(request: web.Request) -> web.Response:
                 "chatHistory": settings.chat_history,
                 "reconnectGraceSeconds": settings.reconnect_grace,
             },
-        }
+        },
+        # Per-caller credentials: no cache, shared or private, may keep or reuse them.
+        headers={"Cache-Control": "no-store"},
     )
 
 

@@ -93,6 +93,8 @@ class Settings:
     lease_seconds: float = 5.0
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = field(default=None, repr=False)
+    turn_ttl: int = 4 * 3600
     # Protective limits; each one is documented in the README.
     ws_rate_limit: float = 50.0
     ws_rate_burst: int = 200
@@ -152,6 +154,8 @@ class Settings:
             lease_seconds=_number(env, "LEASE_SECONDS", 5.0, minimum=1),
             stun_urls=_ice_urls(env, "STUN_URLS", ("stun", "stuns")),
             turn_urls=_ice_urls(env, "TURN_URLS", ("turn", "turns")),
+            turn_secret=env.get("TURN_SECRET") or None,
+            turn_ttl=_int(env, "TURN_TTL", 4 * 3600, minimum=60),
             ws_rate_limit=_number(env, "WS_RATE_LIMIT", 50.0),
             ws_rate_burst=_int(env, "WS_RATE_BURST", 200, minimum=1),
             ws_max_message_bytes=_int(env, "WS_MAX_MESSAGE_BYTES", 64 * 1024, minimum=1024),
@@ -190,11 +194,19 @@ class Settings:
             raise ConfigError("no way to sign in: set AUTH0_DOMAIN or GUEST_AUTH=true")
         if self.auth0_enabled and not self.auth0_audience:
             raise ConfigError("AUTH0_AUDIENCE is required when AUTH0_DOMAIN is set")
+        if self.turn_urls and not self.turn_secret:
+            raise ConfigError(
+                "TURN_URLS needs TURN_SECRET, the static-auth-secret shared with the TURN server"
+            )
+        if self.turn_ttl < 60:
+            raise ConfigError(f"TURN_TTL must be at least 60 seconds, got {self.turn_ttl}")
         if self.production:
             if self.jwt_secret_generated and self.guest_auth:
                 raise ConfigError("APP_ENV=production with GUEST_AUTH=true needs JWT_SECRET")
             if self.guest_auth and len(self.jwt_secret) < 32:
                 raise ConfigError("JWT_SECRET must be at least 32 characters in production")
+            if self.turn_urls and len(self.turn_secret or "") < 32:
+                raise ConfigError("TURN_SECRET must be at least 32 characters in production")
             if not self.allowed_origins:
                 raise ConfigError("APP_ENV=production needs ALLOWED_ORIGINS (comma-separated)")
             if "*" in self.allowed_origins:

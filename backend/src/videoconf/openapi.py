@@ -77,7 +77,7 @@ _SCHEMAS: dict[str, Any] = {
     },
     "ClientConfig": {
         "type": "object",
-        "required": ["auth", "iceServers", "websocket", "limits"],
+        "required": ["auth", "iceServers", "iceServersExpiresAt", "websocket", "limits"],
         "properties": {
             "auth": {
                 "type": "object",
@@ -101,15 +101,34 @@ _SCHEMAS: dict[str, Any] = {
             },
             "iceServers": {
                 "type": "array",
+                "description": "RTCIceServer entries for new RTCPeerConnection({iceServers}): "
+                "the STUN servers for anyone; the TURN servers, with credentials, only for a "
+                "request with a valid Bearer token",
                 "items": {
                     "type": "object",
                     "required": ["urls"],
                     "properties": {
-                        "urls": {"type": "array", "items": {"type": "string"}},
-                        "username": {"type": "string"},
-                        "credential": {"type": "string"},
+                        "urls": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                        "username": {
+                            "type": "string",
+                            "description": "TURN REST scheme: <expiry unix seconds>:<clientId>",
+                        },
+                        "credential": {
+                            "type": "string",
+                            "description": "base64(HMAC-SHA1(TURN_SECRET, username))",
+                        },
+                    },
+                    "dependentRequired": {
+                        "username": ["credential"],
+                        "credential": ["username"],
                     },
                 },
+            },
+            "iceServersExpiresAt": {
+                "type": ["integer", "null"],
+                "description": "Unix time in seconds after which the TURN credentials are refused "
+                "for new relays (TURN_TTL after this answer); fetch this again, with the token, "
+                "before then; null when no TURN credentials are included",
             },
             "websocket": {
                 "type": "object",
@@ -245,7 +264,14 @@ def document() -> dict[str, Any]:
             "/api/config": {
                 "get": {
                     "summary": "What a browser needs at run time",
-                    "responses": {"200": _json(_ref("ClientConfig"), "Run-time configuration")},
+                    "description": "Without a token: sign-in modes, STUN servers, limits. "
+                    "With a valid Bearer token: TURN servers with short-lived credentials too.",
+                    "security": [{}, *_BEARER],
+                    "responses": {
+                        "200": _json(_ref("ClientConfig"), "Run-time configuration"),
+                        "401": _error("A token was sent and is invalid"),
+                        "503": _error("The identity provider's keys cannot be fetched"),
+                    },
                 }
             },
         },
