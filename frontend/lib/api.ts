@@ -28,7 +28,8 @@ export interface CreatedRoom {
 }
 
 export interface Api {
-  getConfig(): Promise<ClientConfig>;
+  /** With a participant token the answer also holds TURN servers and their expiry. */
+  getConfig(token?: string): Promise<ClientConfig>;
   guestSignIn(displayName: string): Promise<GuestToken>;
   refresh(token: string): Promise<GuestToken>;
   createRoom(token: string): Promise<CreatedRoom>;
@@ -84,7 +85,7 @@ export function createApi(fetchFn?: FetchLike, base = ""): Api {
   }
 
   return {
-    getConfig: () => call<ClientConfig>("GET", "/api/config"),
+    getConfig: (token) => call<ClientConfig>("GET", "/api/config", { token }),
     guestSignIn: (displayName) => call<GuestToken>("POST", "/api/auth/guest", { body: { displayName } }),
     refresh: (token) => call<GuestToken>("POST", "/api/auth/refresh", { token }),
     createRoom: (token) => call<CreatedRoom>("POST", "/api/rooms", { token }),
@@ -94,7 +95,7 @@ export function createApi(fetchFn?: FetchLike, base = ""): Api {
 
 const defaultApi = createApi();
 
-export const getConfig = (): Promise<ClientConfig> => defaultApi.getConfig();
+export const getConfig = (token?: string): Promise<ClientConfig> => defaultApi.getConfig(token);
 export const guestSignIn = (displayName: string): Promise<GuestToken> => defaultApi.guestSignIn(displayName);
 export const refresh = (token: string): Promise<GuestToken> => defaultApi.refresh(token);
 export const createRoom = (token: string): Promise<CreatedRoom> => defaultApi.createRoom(token);
@@ -110,6 +111,8 @@ export function isValidRoomId(roomId: string): boolean {
 export interface LocationLike {
   protocol: string;
   hostname: string;
+  /** The query string ("?relay=1"), when known. */
+  search?: string;
 }
 
 /**
@@ -124,4 +127,19 @@ export function websocketUrl(config: Pick<ClientConfig, "websocket">, roomId: st
     : `${location.protocol === "https:" ? "wss" : "ws"}://${location.hostname}:8080`;
   const path = config.websocket.path.replace("{roomId}", encodeURIComponent(roomId));
   return `${base}${path.startsWith("/") ? path : `/${path}`}`;
+}
+
+/** Whether an ICE server list holds a TURN server (a `turn:` or `turns:` URL). */
+export function hasTurnServer(servers: readonly RTCIceServer[]): boolean {
+  return servers.some((server) =>
+    (Array.isArray(server.urls) ? server.urls : [server.urls]).some((url) => /^turns?:/i.test(url)),
+  );
+}
+
+/** `?relay=1` (or `true`/`yes`/`on`) turns relay-only on, `?relay=0` off; null when absent. */
+export function relayParam(search: string | undefined): boolean | null {
+  if (!search) return null;
+  const value = new URLSearchParams(search).get("relay");
+  if (value === null) return null;
+  return ["", "1", "true", "yes", "on"].includes(value.trim().toLowerCase());
 }

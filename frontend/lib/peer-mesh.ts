@@ -29,6 +29,8 @@ export interface PeerView {
 export interface PeerMeshOptions {
   selfId: string;
   iceServers: RTCIceServer[];
+  /** "relay": media only through a TURN server (relay-only diagnosis). Default "all". */
+  iceTransportPolicy?: RTCIceTransportPolicy;
   send: SignalSend;
   /** Called when any peer's state or streams changed. */
   onChange?: () => void;
@@ -63,6 +65,7 @@ export class PeerMesh {
     };
     this.env = {
       iceServers: options.iceServers,
+      iceTransportPolicy: options.iceTransportPolicy ?? "all",
       local: this.local,
       send: options.send,
       timers,
@@ -150,6 +153,32 @@ export class PeerMesh {
   setScreenTrack(track: MediaStreamTrack | null): void {
     this.local.screen = track;
     for (const peer of this.peers.values()) peer.applyScreen();
+  }
+
+  /**
+   * New ICE servers (fresh TURN credentials) and/or transport policy, for the connections
+   * created from now on and, through `setConfiguration`, for every open one: a later ICE
+   * restart then authenticates with the new credentials. Changing the policy restarts ICE
+   * so that it takes effect on the candidates already gathered.
+   */
+  updateConfiguration(update: { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy }): void {
+    if (this.closed) return;
+    const policyChanged =
+      update.iceTransportPolicy !== undefined && update.iceTransportPolicy !== this.env.iceTransportPolicy;
+    if (update.iceServers) this.env.iceServers = update.iceServers;
+    if (update.iceTransportPolicy) this.env.iceTransportPolicy = update.iceTransportPolicy;
+    for (const [id, peer] of this.peers) {
+      try {
+        peer.pc.setConfiguration({
+          ...peer.pc.getConfiguration(),
+          ...(update.iceServers ? { iceServers: update.iceServers } : {}),
+          ...(update.iceTransportPolicy ? { iceTransportPolicy: update.iceTransportPolicy } : {}),
+        });
+        if (policyChanged && peer.pc.remoteDescription) peer.pc.restartIce();
+      } catch (err) {
+        log.warn(id, "could not update the peer connection's configuration", err);
+      }
+    }
   }
 
   /** After a signaling outage: re-send offers that may have been dropped. */

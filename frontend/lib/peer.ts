@@ -27,7 +27,10 @@ export interface Timers {
 }
 
 export interface PeerEnvironment {
+  /** For new connections; the mesh updates it when fresh TURN credentials arrive. */
   iceServers: RTCIceServer[];
+  /** "relay" forces every path through a TURN server (relay-only diagnosis); default "all". */
+  iceTransportPolicy?: RTCIceTransportPolicy;
   local: LocalMedia;
   send: SignalSend;
   timers: Timers;
@@ -64,7 +67,11 @@ export class Peer {
     initiate: boolean,
     private readonly env: PeerEnvironment,
   ) {
-    this.pc = env.createPeerConnection({ iceServers: env.iceServers });
+    this.pc = env.createPeerConnection(
+      env.iceTransportPolicy === "relay"
+        ? { iceServers: env.iceServers, iceTransportPolicy: "relay" }
+        : { iceServers: env.iceServers },
+    );
     this.pc.onnegotiationneeded = () => void this.negotiate();
     this.pc.onicecandidate = (ev) => this.sendCandidate(ev.candidate);
     this.pc.ontrack = () => this.refreshStreams();

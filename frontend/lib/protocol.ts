@@ -160,7 +160,13 @@ export interface ClientConfig {
     guest: boolean;
     auth0: { domain: string; clientId: string | null; audience: string | null } | null;
   };
+  /**
+   * STUN servers for anyone; plus a TURN entry (`urls`, `username`, `credential`) when the
+   * request carried a participant token (`Authorization: Bearer`).
+   */
   iceServers: RTCIceServer[];
+  /** Unix seconds when the TURN credential stops working for new relays; null without TURN. */
+  iceServersExpiresAt: number | null;
   websocket: { path: string; subprotocol: string; url?: string | null };
   limits: {
     maxChatLength: number;

@@ -2,13 +2,14 @@
 // builds one over injectable dependencies (tests pass fakes); useCallStore is the app's.
 
 import { create, type StoreApi, type UseBoundStore } from "zustand";
-import { ApiError, isValidRoomId, websocketUrl } from "@/lib/api";
+import { ApiError, isValidRoomId, relayParam, websocketUrl } from "@/lib/api";
 import { ensureIdentity, normalizeDisplayName } from "@/lib/identity";
 import { newClientMessageId } from "@/lib/message-id";
 import type { ServerMessage } from "@/lib/protocol";
 import type { SignalingStatus } from "@/lib/signaling";
 import { defaultDeps, type CallDeps } from "./deps";
 import { selectInput, startPreview, startScreenshare, stopScreenshareLocally, toggle } from "./media-actions";
+import { loadSignedInIceServers, warnIfRelayWithoutTurn } from "./ice";
 import { createMesh, handleServerMessage, handleStatus } from "./server-handler";
 import { endCall, isAdmitted, newSession, restartLocalMeter, send, teardown, toast, type Ctx } from "./session";
 import type { CallActions, CallState } from "./types";
@@ -39,6 +40,7 @@ function initialData(): Data {
     mediaError: null,
     toasts: [],
     ended: null,
+    relayOnly: false,
   };
 }
 
@@ -71,6 +73,8 @@ export function createCallStore(deps: CallDeps): CallStore {
         devices: state.devices,
         selectedAudioInput: state.selectedAudioInput,
         selectedVideoInput: state.selectedVideoInput,
+        // `?relay=1` / `?relay=0` in the room URL wins; otherwise the setting stays as it was.
+        relayOnly: relayParam(deps.location().search) ?? state.relayOnly,
         ...(keepPreview
           ? { localStream: state.localStream, audioEnabled: state.audioEnabled, videoEnabled: state.videoEnabled }
           : {}),
@@ -128,19 +132,24 @@ export function createCallStore(deps: CallDeps): CallStore {
       await applyJoinMedia(opts.audio, opts.video);
       const identityDeps = { api: deps.api, storage: deps.storage, now: deps.now };
       const displayName = normalizeDisplayName(opts.displayName);
+      const getToken = async () => (await ensureIdentity(identityDeps, displayName)).token;
       let clientId: string;
+      let token: string;
       try {
-        clientId = (await ensureIdentity(identityDeps, displayName)).clientId;
+        ({ clientId, token } = await ensureIdentity(identityDeps, displayName));
       } catch (err) {
         endCall(ctx, "error", { message: err instanceof ApiError ? err.message : "Could not sign in" });
         return;
       }
       if (get().phase !== "connecting" || session.signaling) return;
+      // Signed in: the config again, with the token, brings the TURN servers.
+      await loadSignedInIceServers(ctx, token, getToken);
+      if (get().phase !== "connecting" || session.signaling) return;
       session.mesh = createMesh(ctx, clientId);
       const signaling = deps.createSignaling({
         roomId,
         url: websocketUrl(config, roomId, deps.location()),
-        getToken: async () => (await ensureIdentity(identityDeps, displayName)).token,
+        getToken,
       });
       session.signaling = signaling;
       session.unsubscribe.push(
@@ -197,6 +206,13 @@ export function createCallStore(deps: CallDeps): CallStore {
       makeHost: (clientId) => void send(ctx, "transfer_host", { clientId }),
       askToMute: (clientId) => void send(ctx, "mute_request", { clientId }),
       dismissToast: (id) => set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) })),
+      setRelayOnly: (on) => {
+        if (get().relayOnly === on) return;
+        set({ relayOnly: on });
+        if (!session.mesh) return;
+        session.mesh.updateConfiguration({ iceTransportPolicy: on ? "relay" : "all" });
+        warnIfRelayWithoutTurn(ctx);
+      },
     };
 
     return { ...initialData(), actions };

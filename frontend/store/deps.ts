@@ -38,12 +38,16 @@ export type MeshLike = Pick<
   | "setLocalTrack"
   | "setScreenTrack"
   | "resendPending"
+  | "updateConfiguration"
   | "peerConnections"
   | "views"
   | "close"
 >;
 
-export type MeshFactoryOptions = Pick<PeerMeshOptions, "selfId" | "iceServers" | "send" | "onChange" | "lingerMs">;
+export type MeshFactoryOptions = Pick<
+  PeerMeshOptions,
+  "selfId" | "iceServers" | "iceTransportPolicy" | "send" | "onChange" | "lingerMs"
+>;
 
 export interface MediaDeps {
   capture(request: CaptureRequest): Promise<CaptureResult>;

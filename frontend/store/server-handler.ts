@@ -128,6 +128,7 @@ export function createMesh(ctx: Ctx, selfId: string) {
   const mesh = ctx.deps.createMesh({
     selfId,
     iceServers: config?.iceServers ?? [],
+    iceTransportPolicy: ctx.get().relayOnly ? "relay" : "all",
     lingerMs: (config?.limits.reconnectGraceSeconds ?? 30) * 1000,
     send: (event, payload) => void ctx.session.signaling?.send(event, payload),
     onChange: () => refreshPeers(ctx),

@@ -36,6 +36,10 @@ export interface Session {
   pendingChat: Map<string, string>;
   /** Set while reconnecting: the next admitted room_state resends `pendingChat`. */
   resendChat: boolean;
+  /** Fires before the TURN credentials expire (store/ice.ts). */
+  iceRefreshTimer: ReturnType<typeof setTimeout> | null;
+  /** Bumped at teardown: ICE fetches of an earlier call are then ignored. */
+  iceGeneration: number;
 }
 
 export function newSession(): Session {
@@ -53,6 +57,8 @@ export function newSession(): Session {
     previewSeq: 0,
     pendingChat: new Map(),
     resendChat: false,
+    iceRefreshTimer: null,
+    iceGeneration: 0,
   };
 }
 
@@ -159,6 +165,9 @@ export function teardown(ctx: Ctx, options: { keepSignaling?: boolean; keepMedia
   session.resync = false;
   session.pendingChat.clear();
   session.resendChat = false;
+  if (session.iceRefreshTimer !== null) clearTimeout(session.iceRefreshTimer);
+  session.iceRefreshTimer = null;
+  session.iceGeneration += 1;
   const { localStream, screenStream } = ctx.get();
   if (!options.keepMedia) stopStream(localStream);
   stopStream(screenStream);

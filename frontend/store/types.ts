@@ -65,6 +65,12 @@ export interface CallActions {
   makeHost(clientId: string): void;
   askToMute(clientId: string): void;
   dismissToast(id: number): void;
+  /**
+   * Relay-only mode (diagnosing a user's network): every peer connection uses
+   * `iceTransportPolicy: "relay"`, so media flows only through the TURN server. Applies to
+   * open connections too (with an ICE restart). `?relay=1` in the room URL turns it on.
+   */
+  setRelayOnly(on: boolean): void;
 }
 
 export interface CallState {
@@ -87,5 +93,7 @@ export interface CallState {
   mediaError: MediaError | null;
   toasts: Toast[];
   ended: EndInfo | null;
+  /** Relay-only mode is on (`?relay=1` or the setting). */
+  relayOnly: boolean;
   actions: CallActions;
 }

@@ -1,8 +1,10 @@
 // The platform under test: the real backend (`videoconf serve`) and the production build of
 // the web app (Next.js standalone server), each on a free loopback port, started per test.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createSocket } from "node:dgram";
+import { accessSync, constants, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { test as base, type Browser, type BrowserContext, expect, type Page } from "@playwright/test";
@@ -59,6 +61,8 @@ export class Platform {
   constructor(
     readonly backendPort: number,
     readonly frontendPort: number,
+    /** Extra environment for `videoconf serve` (e.g. TURN_URLS, TURN_SECRET). */
+    readonly backendEnv: Record<string, string> = {},
   ) {}
 
   get url(): string {
@@ -82,6 +86,7 @@ export class Platform {
         LOG_LEVEL: "WARNING",
         RECONNECT_GRACE_SECONDS: "30",
         NODE_ENV: "production",
+        ...this.backendEnv,
       },
       stdio: ["ignore", "inherit", "inherit"],
     });
@@ -115,6 +120,127 @@ export class Platform {
 
   async stop(): Promise<void> {
     await Promise.all([stopProcess(this.frontend, "SIGTERM"), stopProcess(this.backend, "SIGTERM")]);
+  }
+}
+
+/** Whether `port` can be bound on 127.0.0.1 for UDP (and for TCP too when `tcp`). */
+async function portFree(port: number, tcp: boolean): Promise<boolean> {
+  const udpFree = await new Promise<boolean>((resolve) => {
+    const socket = createSocket("udp4");
+    socket.once("error", () => resolve(false));
+    socket.bind(port, "127.0.0.1", () => socket.close(() => resolve(true)));
+  });
+  if (!udpFree || !tcp) return udpFree;
+  return new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** A real coturn (Debian's `turnserver`) on 127.0.0.1 with `use-auth-secret`, for relay tests. */
+export class TurnServer {
+  process: ChildProcess | null = null;
+  readonly secret = `e2e-turn-secret-${"t".repeat(32)}`;
+  readonly realm = "videoconf.test";
+  private readonly dir = mkdtempSync(path.join(tmpdir(), "videoconf-turn-"));
+
+  constructor(
+    readonly port: number,
+    readonly minRelayPort: number,
+    readonly relayPorts: number,
+  ) {}
+
+  /** The binary, or null when coturn is not installed. */
+  static binary(): string | null {
+    for (const candidate of ["/usr/bin/turnserver", "/usr/sbin/turnserver"]) {
+      try {
+        accessSync(candidate, constants.X_OK);
+        return candidate;
+      } catch {
+        // not there
+      }
+    }
+    return null;
+  }
+
+  /** A port free for UDP and TCP and a run of free UDP relay ports, all on 127.0.0.1. */
+  static async onFreePorts(relayPorts = 20): Promise<TurnServer> {
+    let port = 0;
+    for (let i = 0; i < 50 && port === 0; i += 1) {
+      const candidate = await freePort();
+      if (await portFree(candidate, true)) port = candidate;
+    }
+    for (let i = 0; i < 50; i += 1) {
+      const first = 40_000 + Math.floor(Math.random() * (20_000 - relayPorts));
+      let free = true;
+      for (let p = first; p < first + relayPorts && free; p += 1) free = await portFree(p, false);
+      if (free && port !== 0 && (port < first || port >= first + relayPorts)) {
+        return new TurnServer(port, first, relayPorts);
+      }
+    }
+    throw new Error("no free ports for turnserver");
+  }
+
+  /** The backend settings that hand out credentials for this server. */
+  backendEnv(ttlSeconds = 600): Record<string, string> {
+    return {
+      TURN_URLS: `turn:127.0.0.1:${this.port}?transport=udp`,
+      TURN_SECRET: this.secret,
+      TURN_TTL: String(ttlSeconds),
+    };
+  }
+
+  async start(): Promise<void> {
+    const binary = TurnServer.binary();
+    if (!binary) throw new Error("turnserver is not installed (apt-get install coturn)");
+    // The flags backend/tests/e2e/test_coturn.py uses: no config file, no TLS, no CLI.
+    this.process = spawn(
+      binary,
+      [
+        "-n",
+        "--listening-ip=127.0.0.1",
+        `--listening-port=${this.port}`,
+        "--relay-ip=127.0.0.1",
+        `--min-port=${this.minRelayPort}`,
+        `--max-port=${this.minRelayPort + this.relayPorts - 1}`,
+        "--use-auth-secret",
+        `--static-auth-secret=${this.secret}`,
+        `--realm=${this.realm}`,
+        "--allow-loopback-peers", // both relays are on 127.0.0.1
+        "--no-tls",
+        "--no-dtls",
+        "--no-cli",
+        "--no-rfc5780",
+        "--no-software-attribute",
+        "--log-file=stdout",
+        "--simple-log",
+        `--pidfile=${path.join(this.dir, "turnserver.pid")}`,
+        `--userdb=${path.join(this.dir, "turndb")}`,
+      ],
+      // Its stderr only complains about IPv6 inside the loopback-only namespace; kept for failures.
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let stderr = "";
+    this.process.stderr?.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000);
+    });
+    // Listening once the TCP port accepts connections.
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (this.process.exitCode !== null) {
+        throw new Error(`turnserver exited with ${this.process.exitCode}: ${stderr}`);
+      }
+      if (!(await portFree(this.port, true))) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`turnserver did not listen on ${this.port} within 20 s`);
+  }
+
+  async stop(): Promise<void> {
+    await stopProcess(this.process, "SIGTERM");
+    this.process = null;
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -13,6 +13,7 @@ import { FakeStream, FakeTrack } from "./fake-rtc";
 export const CONFIG: ClientConfig = {
   auth: { guest: true, auth0: null },
   iceServers: [{ urls: "stun:stun.example.org" }],
+  iceServersExpiresAt: null,
   websocket: { path: "/ws/hub/{roomId}", subprotocol: "videoconf.v1", url: null },
   limits: {
     maxChatLength: 1000,
@@ -77,6 +78,7 @@ export class FakeMesh implements MeshLike {
   tracks: { kind: string; track: MediaStreamTrack | null }[] = [];
   screens: (MediaStreamTrack | null)[] = [];
   resends = 0;
+  updates: { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy }[] = [];
   closed = false;
   viewMap: Record<string, MeshPeerView> = {};
   constructor(readonly options: MeshFactoryOptions) {}
@@ -98,6 +100,9 @@ export class FakeMesh implements MeshLike {
   }
   resendPending(): void {
     this.resends += 1;
+  }
+  updateConfiguration(update: { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy }): void {
+    this.updates.push(update);
   }
   peerConnections(): Record<string, RTCPeerConnection> {
     return {};
@@ -131,12 +136,12 @@ export function roomState(you: Member, role: Role, participants: Member[], extra
   };
 }
 
-export function fakeDeps() {
+export function fakeDeps(options: { search?: string } = {}) {
   const signalings: FakeSignaling[] = [];
   const meshes: FakeMesh[] = [];
   let guestCount = 0;
   const api = {
-    getConfig: vi.fn(async () => CONFIG),
+    getConfig: vi.fn(async (_token?: string): Promise<ClientConfig> => CONFIG),
     guestSignIn: vi.fn(async (displayName: string): Promise<GuestToken> => {
       guestCount += 1;
       return { token: `tok${guestCount}`, clientId: `g_${displayName.toLowerCase()}`, displayName, expiresAt: 9e9 };
@@ -172,7 +177,7 @@ export function fakeDeps() {
       meshes.push(m);
       return m;
     },
-    location: () => ({ protocol: "http:", hostname: "localhost" }),
+    location: () => ({ protocol: "http:", hostname: "localhost", search: options.search ?? "" }),
     now: () => 1_000_000,
   };
   return { deps, api, media, signalings, meshes, screen };

@@ -106,8 +106,24 @@ export class FakePeerConnection {
   private pendingMids: FakeTransceiver[] = [];
   private stableLocal: { type: RTCSdpType; sdp: string } | null = null;
 
+  /** Every configuration passed to setConfiguration, in order. */
+  configurations: RTCConfiguration[] = [];
+  iceRestarts = 0;
+  private current: RTCConfiguration;
+
   constructor(readonly config: RTCConfiguration) {
     FakePeerConnection.instances.push(this);
+    this.current = { iceTransportPolicy: "all", ...config };
+  }
+
+  getConfiguration(): RTCConfiguration {
+    return { ...this.current };
+  }
+
+  setConfiguration(config: RTCConfiguration): void {
+    if (this.closed) throw new Error("InvalidStateError: closed");
+    this.current = { ...config };
+    this.configurations.push({ ...config });
   }
 
   addTransceiver(trackOrKind: FakeTrack | "audio" | "video", init: { direction?: Dir } = {}): FakeTransceiver {
@@ -131,6 +147,7 @@ export class FakePeerConnection {
   }
 
   restartIce(): void {
+    this.iceRestarts += 1;
     this.iceRestart = true;
     this.updateNegotiationNeeded();
   }

@@ -1,7 +1,7 @@
 // Wires PeerMeshes with fake peer connections through an in-memory "server" that relays
 // signaling like the backend does (stamping the sender's clientId).
 
-import { PeerMesh } from "@/lib/peer-mesh";
+import { PeerMesh, type PeerMeshOptions } from "@/lib/peer-mesh";
 import type { SignalSend, Timers } from "@/lib/peer";
 import type { ServerMessage } from "@/lib/protocol";
 import { FakePeerConnection, FakeStream, FakeTrack } from "./fake-rtc";
@@ -41,10 +41,15 @@ export class Net {
   /** Hold deliveries (they stay queued) while true. */
   paused = false;
 
-  mesh(selfId: string, local: { audio?: FakeTrack; video?: FakeTrack } = {}): PeerMesh {
+  mesh(
+    selfId: string,
+    local: { audio?: FakeTrack; video?: FakeTrack } = {},
+    extra: Pick<Partial<PeerMeshOptions>, "iceServers" | "iceTransportPolicy"> = {},
+  ): PeerMesh {
     const mesh = new PeerMesh({
       selfId,
-      iceServers: [{ urls: "stun:stun.example.org" }],
+      iceServers: extra.iceServers ?? [{ urls: "stun:stun.example.org" }],
+      iceTransportPolicy: extra.iceTransportPolicy,
       send: this.sender(selfId),
       createPeerConnection: (config) => new FakePeerConnection(config) as unknown as RTCPeerConnection,
       createMediaStream: (tracks) => new FakeStream(tracks as unknown as FakeTrack[]) as unknown as MediaStream,
