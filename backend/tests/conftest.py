@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -173,6 +174,25 @@ class Client:
 
 
 ServerFactory = Callable[..., Awaitable[Server]]
+
+
+async def start_serve(
+    env: dict[str, str], stderr: int = asyncio.subprocess.DEVNULL
+) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    """A real `videoconf serve` process; returns it with its first log line ("listening")."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "videoconf",
+        "serve",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
+    )
+    assert process.stdout is not None
+    record: dict[str, Any] = orjson.loads(await asyncio.wait_for(process.stdout.readline(), 10))
+    assert record["message"] == "listening", record
+    return process, record
 
 
 @pytest.fixture

@@ -51,6 +51,7 @@ Server = _shared.Server
 ServerFactory = _shared.ServerFactory
 TIMEOUT: float = _shared.TIMEOUT
 test_settings = _shared.test_settings
+start_serve = _shared.start_serve
 
 SECRET = "cluster-test-secret-" + "c" * 32
 KEY_PREFIX = "videoconf:"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
 import orjson
 import pytest
-from conftest import Client
+from conftest import Client, start_serve
 
 SECRET = "shutdown-test-secret-" + "s" * 32
 
@@ -28,19 +27,7 @@ async def backend() -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
         "DRAIN_TIMEOUT_SECONDS": "3",
         "SHUTDOWN_DELAY_SECONDS": "1",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "videoconf",
-        "serve",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 10)
-    record = orjson.loads(line)
-    assert record["message"] == "listening", record
+    process, record = await start_serve(env, stderr=asyncio.subprocess.PIPE)
     try:
         yield process, f"127.0.0.1:{record['port']}"
     finally:

@@ -6,14 +6,12 @@ import asyncio
 import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
-import orjson
 import pytest
-from conftest import Client, Server
+from conftest import Client, Server, start_serve
 
 from videoconf.auth import Authenticator
 from videoconf.config import Settings
@@ -43,18 +41,7 @@ async def backend() -> AsyncIterator[tuple[Server, Restartable]]:
     processes: list[asyncio.subprocess.Process] = []
 
     async def start() -> None:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "videoconf",
-            "serve",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 10)
-        assert orjson.loads(line)["message"] == "listening"
+        process, _ = await start_serve(env)
         processes.append(process)
 
     async def restart() -> None:
