@@ -33,6 +33,7 @@ from videoconf.protocol import (
     Role,
 )
 from videoconf.room import Deliver, RoleChanged, Room
+from videoconf.turn import ice_servers_payload
 
 DOC = Path(__file__).parents[2] / "docs" / "protocol.md"
 
@@ -169,8 +170,13 @@ def _same_shape(example: Any, actual: Any, where: str = "payload") -> None:
         for key in example:
             _same_shape(example[key], actual[key], f"{where}.{key}")
     elif isinstance(example, list) and isinstance(actual, list) and example and actual:
-        for item in example:
-            _same_shape(item, actual[0], f"{where}[]")
+        if len(example) == len(actual):
+            # Item by item: a list may mix shapes (ice_servers: a STUN entry, a TURN entry).
+            for index, (item, real) in enumerate(zip(example, actual, strict=True)):
+                _same_shape(item, real, f"{where}[{index}]")
+        else:
+            for item in example:
+                _same_shape(item, actual[0], f"{where}[]")
 
 
 def _produced_payloads() -> dict[str, list[Any]]:
@@ -252,10 +258,22 @@ async def _ticket_payload() -> Any:
     return message["payload"]
 
 
+def _ice_servers_payload() -> Any:
+    """What the WebSocket sends first, with STUN and TURN configured, round-tripped."""
+    settings = Settings(
+        stun_urls=("stun:stun.example.com:3478",),
+        turn_urls=("turn:turn.example.com:3478?transport=udp",),
+        turn_secret="example-secret",
+    )
+    data = protocol.encode("ice_servers", ice_servers_payload(settings, "ann", 1767225600.0))
+    return orjson.loads(data)["payload"]
+
+
 def test_server_examples_have_the_real_shape() -> None:
     produced = _produced_payloads()
     produced["disconnect"] = [asyncio.run(_disconnect_payload())]
     produced["ticket"] = [asyncio.run(_ticket_payload())]
+    produced["ice_servers"] = [_ice_servers_payload()]
     assert set(SERVER_EVENTS) <= set(produced), set(SERVER_EVENTS) - set(produced)
     for _, event, line, block in SERVER_EXAMPLES:
         example = json.loads(block)["payload"]

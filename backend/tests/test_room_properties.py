@@ -582,7 +582,7 @@ class HubMachine(RuleBasedStateMachine):
                 session.socket.inbox.put_nowait(HANGUP)
             self.loop.run_until_complete(self._settle())
             tasks = [s.task for s in self.sessions]
-            tasks += [c.writer for c in self.hub.connections.values()]
+            tasks += [c.writer for c in self.hub.connections.values() if c.writer is not None]
             for task in tasks:
                 task.cancel()
 

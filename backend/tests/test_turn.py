@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from conftest import Server, ServerFactory, test_settings
+from conftest import Client, Server, ServerFactory, test_settings
 
 from videoconf.config import ConfigError, Settings
 from videoconf.turn import ice_servers, turn_credential, turn_expiry, turn_username
@@ -331,3 +331,98 @@ async def test_serve_never_prints_the_turn_secret() -> None:
             await process.wait()
     output = "".join(seen) + out.decode() + err.decode()
     assert turn_secret not in output
+
+
+# --------------------------------------------------------------------------- the WebSocket
+
+
+async def first_message(server: Server, room: str, token: str) -> tuple[Client, dict[str, Any]]:
+    """Connect with `token`; the connection and its first message."""
+    client = await server.connect(room, token=token)
+    return client, await client.next_message()
+
+
+def check_turn_entry(
+    entry: dict[str, Any], client_id: str, before: int, after: int, ttl: int
+) -> int:
+    """A TURN entry minted for `client_id` between `before` and `after`; its expiry."""
+    assert set(entry) == {"urls", "username", "credential"}
+    assert entry["urls"] == list(TURN)
+    expiry, _, named = entry["username"].partition(":")
+    assert named == client_id
+    assert before + ttl <= int(expiry) <= after + ttl
+    # Verifies as coturn verifies it: the HMAC of the username with the shared secret.
+    assert entry["credential"] == independent_credential(SECRET, entry["username"])
+    return int(expiry)
+
+
+async def test_ws_join_sends_ice_servers_first(make_server: ServerFactory) -> None:
+    """Admitted or waiting: each connection's first message holds its own TURN credentials."""
+    server = await make_server(stun_urls=STUN, turn_urls=TURN, turn_secret=SECRET, turn_ttl=900)
+    ada, bob = await server.guest("Ada"), await server.guest("Bob")
+
+    before = int(time.time())
+    host, message = await first_message(server, "ice-room", ada["token"])
+    after = int(time.time())
+    assert message["event"] == "ice_servers"
+    assert set(message["payload"]) == {"iceServers", "expiresAt"}
+    stun, turn = message["payload"]["iceServers"]
+    assert stun == {"urls": list(STUN)}
+    expiry = check_turn_entry(turn, ada["clientId"], before, after, 900)
+    assert message["payload"]["expiresAt"] == expiry
+    joined = await host.next_message()  # then the join, as before
+    assert joined["event"] == "room_state" and joined["payload"]["you"]["role"] == "host"
+
+    before = int(time.time())
+    waiting, message = await first_message(server, "ice-room", bob["token"])
+    after = int(time.time())
+    assert message["event"] == "ice_servers"
+    turn = message["payload"]["iceServers"][1]
+    assert check_turn_entry(turn, bob["clientId"], before, after, 900)
+    assert turn["credential"] != independent_credential(SECRET, f"{expiry}:{ada['clientId']}")
+    assert (await waiting.state())["you"]["role"] == "waiting"
+    # Sent once per connection: nothing more on either side.
+    assert not [m for m in await waiting.quiet() if m["event"] == "ice_servers"]
+    assert not [m for m in await host.quiet() if m["event"] == "ice_servers"]
+
+
+async def test_ws_every_connection_gets_fresh_ice_servers(make_server: ServerFactory) -> None:
+    """A reconnection (here one that replaces the old connection) gets them again, first."""
+    server = await make_server(turn_urls=TURN, turn_secret=SECRET)
+    ada = await server.guest("Ada")
+    first, message = await first_message(server, "again-room", ada["token"])
+    assert message["event"] == "ice_servers"
+    await first.state()
+    before = int(time.time())
+    second, message = await first_message(server, "again-room", ada["token"])
+    after = int(time.time())
+    assert message["event"] == "ice_servers"
+    [turn] = message["payload"]["iceServers"]  # no STUN configured: TURN only
+    check_turn_entry(turn, ada["clientId"], before, after, 4 * 3600)
+    assert (await second.state())["you"]["role"] == "host"
+    code, _ = await first.closed()
+    assert code == 4000
+
+
+@pytest.mark.parametrize("stun", [STUN, ()], ids=["stun", "nothing"])
+async def test_ws_ice_servers_without_turn(
+    make_server: ServerFactory, stun: tuple[str, ...]
+) -> None:
+    server = await make_server(stun_urls=stun)
+    ada = await server.guest("Ada")
+    client, message = await first_message(server, "stun-room", ada["token"])
+    assert message == {
+        "event": "ice_servers",
+        "payload": {"iceServers": [{"urls": list(stun)}] if stun else [], "expiresAt": None},
+    }
+    assert (await client.state())["you"]["role"] == "host"
+
+
+async def test_ws_full_room_still_sends_ice_servers_first(make_server: ServerFactory) -> None:
+    server = await make_server(turn_urls=TURN, turn_secret=SECRET, max_room_size=1)
+    host, _ = await first_message(server, "full-room", (await server.guest("Ada"))["token"])
+    await host.state()
+    late = await server.connect("full-room", "Bob")
+    code, seen = await late.closed()
+    assert code == 4003
+    assert [m["event"] for m in seen] == ["ice_servers", "error", "disconnect"]

@@ -21,6 +21,7 @@ const SERVER_EVENTS: ReadonlySet<string> = new Set<ServerEventName>([
   "error",
   "disconnect",
   "ticket",
+  "ice_servers",
 ]);
 
 export function encodeClientMessage<K extends ClientEventName>(event: K, payload: ClientEvents[K]): string {

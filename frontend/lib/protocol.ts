@@ -145,6 +145,12 @@ export interface ServerEvents {
   disconnect: { reason: DisconnectReason; reconnect: boolean };
   /** A server-signed admission ticket: present it when reconnecting to keep your role. */
   ticket: { ticket: string; role: Role; expiresAt: number };
+  /**
+   * The first message of every connection: the ICE servers (STUN, and TURN with credentials
+   * for this clientId) minted when it opened; the same as `/api/config`'s `iceServers` and
+   * `iceServersExpiresAt` asked with the token.
+   */
+  ice_servers: { iceServers: RTCIceServer[]; expiresAt: number | null };
 }
 
 export type ServerEventName = keyof ServerEvents;

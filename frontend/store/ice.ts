@@ -1,10 +1,11 @@
 // ICE servers for the call: the signed-in /api/config (STUN + TURN with short-lived
-// credentials), refreshed before `iceServersExpiresAt` during long calls, and the
-// relay-only mode (`iceTransportPolicy: "relay"`, from `?relay=1` or the Settings panel).
+// credentials) before the WebSocket opens, the `ice_servers` event each WebSocket connection
+// starts with, refreshed before their expiry during long calls, and the relay-only mode
+// (`iceTransportPolicy: "relay"`, from `?relay=1` or the Settings panel).
 
 import { hasTurnServer } from "@/lib/api";
 import { createLogger } from "@/lib/logger";
-import type { ClientConfig } from "@/lib/protocol";
+import type { ClientConfig, ServerEvents } from "@/lib/protocol";
 import { toast, type Ctx } from "./session";
 
 const log = createLogger("ice");
@@ -30,13 +31,43 @@ export function iceRefreshDelay(expiresAt: number, nowMs: number): number {
 /** How long joining waits for the signed-in config before connecting with what it has. */
 export const ICE_CONFIG_WAIT_MS = 5_000;
 
-function applyIceServers(ctx: Ctx, fresh: ClientConfig): void {
+/**
+ * Takes `iceServers` for the call: kept in the config (for new peer connections) and given to
+ * the open ones (`setConfiguration`). `whole` stands in for a config not loaded yet.
+ */
+function applyIceServers(
+  ctx: Ctx,
+  iceServers: RTCIceServer[],
+  expiresAt: number | null,
+  whole?: ClientConfig,
+): void {
   const { session } = ctx;
-  const expiresAt = fresh.iceServersExpiresAt ?? null;
-  session.config = session.config
-    ? { ...session.config, iceServers: fresh.iceServers, iceServersExpiresAt: expiresAt }
-    : fresh;
-  session.mesh?.updateConfiguration({ iceServers: fresh.iceServers });
+  const base = session.config ?? whole;
+  if (!base) return;
+  session.config = { ...base, iceServers, iceServersExpiresAt: expiresAt };
+  session.mesh?.updateConfiguration({ iceServers });
+}
+
+function applyConfig(ctx: Ctx, fresh: ClientConfig): void {
+  applyIceServers(ctx, fresh.iceServers, fresh.iceServersExpiresAt ?? null, fresh);
+}
+
+/**
+ * The `ice_servers` event, the first message of every WebSocket connection: servers and TURN
+ * credentials minted when that connection opened. Applied like a refreshed /api/config, and
+ * the refresh is rescheduled from their expiry, so a reconnect after a long time away has
+ * working credentials at once, before the `room_state` that builds peer connections.
+ */
+export function onIceServers(ctx: Ctx, payload: ServerEvents["ice_servers"]): void {
+  if (!Array.isArray(payload.iceServers)) {
+    log.warn("ignoring an ice_servers event without a list of servers");
+    return;
+  }
+  const expiresAt = typeof payload.expiresAt === "number" ? payload.expiresAt : null;
+  applyIceServers(ctx, payload.iceServers, expiresAt);
+  log.debug("ICE servers from the connection");
+  const getToken = ctx.session.iceGetToken;
+  if (getToken) scheduleIceRefresh(ctx, getToken);
 }
 
 /**
@@ -51,11 +82,12 @@ export async function loadSignedInIceServers(
   getToken: () => Promise<string>,
 ): Promise<void> {
   const generation = ctx.session.iceGeneration;
+  ctx.session.iceGetToken = getToken;
   const load = (async () => {
     try {
       const fresh = await ctx.deps.api.getConfig(token);
       if (generation !== ctx.session.iceGeneration) return;
-      applyIceServers(ctx, fresh);
+      applyConfig(ctx, fresh);
       scheduleIceRefresh(ctx, getToken);
     } catch (err) {
       if (generation !== ctx.session.iceGeneration) return;
@@ -103,7 +135,7 @@ async function refreshIceServers(ctx: Ctx, getToken: () => Promise<string>, gene
     if (generation !== session.iceGeneration) return;
     const fresh = await ctx.deps.api.getConfig(token);
     if (generation !== session.iceGeneration) return;
-    applyIceServers(ctx, fresh);
+    applyConfig(ctx, fresh);
     ok = true;
     log.info("ICE servers refreshed");
   } catch (err) {

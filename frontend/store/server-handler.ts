@@ -4,6 +4,7 @@ import { createLogger } from "@/lib/logger";
 import { atLeast, type RoomState, type ServerEvents, type ServerMessage } from "@/lib/protocol";
 import type { SignalingStatus } from "@/lib/signaling";
 import { addChat, deleteChat, normalizeRoomState, participantToasts, uniqueChats } from "./messages";
+import { onIceServers } from "./ice";
 import { stopScreenshareLocally, sendMediaState } from "./media-actions";
 import {
   acknowledgeChat,
@@ -69,6 +70,9 @@ export function handleServerMessage(ctx: Ctx, message: ServerMessage): void {
     case "candidate":
     case "renegotiate":
       ctx.session.mesh?.handleSignal(message);
+      return;
+    case "ice_servers":
+      onIceServers(ctx, message.payload);
       return;
     case "accept_waiting":
     case "disconnect": // acted on through the signaling status

@@ -40,6 +40,8 @@ export interface Session {
   iceRefreshTimer: ReturnType<typeof setTimeout> | null;
   /** Bumped at teardown: ICE fetches of an earlier call are then ignored. */
   iceGeneration: number;
+  /** The participant's fresh-token source for ICE refreshes (set by store/ice.ts at join). */
+  iceGetToken: (() => Promise<string>) | null;
 }
 
 export function newSession(): Session {
@@ -59,6 +61,7 @@ export function newSession(): Session {
     resendChat: false,
     iceRefreshTimer: null,
     iceGeneration: 0,
+    iceGetToken: null,
   };
 }
 
@@ -168,6 +171,7 @@ export function teardown(ctx: Ctx, options: { keepSignaling?: boolean; keepMedia
   if (session.iceRefreshTimer !== null) clearTimeout(session.iceRefreshTimer);
   session.iceRefreshTimer = null;
   session.iceGeneration += 1;
+  session.iceGetToken = null;
   const { localStream, screenStream } = ctx.get();
   if (!options.keepMedia) stopStream(localStream);
   stopStream(screenStream);

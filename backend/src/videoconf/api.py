@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -19,8 +18,9 @@ from .config import Settings
 from .hub import Hub
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import document as openapi_document
-from .protocol import MAX_CHAT_LENGTH, ROOM_ID_PATTERN, Role
-from .turn import ice_servers, turn_expiry
+from .protocol import MAX_CHAT_LENGTH, ROOM_ID_PATTERN, Role, encode
+from .turn import ice_servers, ice_servers_payload, turn_expiry
+from .wsio import Frames, frame_writer
 
 SUBPROTOCOL: Final = "videoconf.v1"
 ROOM_ID: Final = re.compile(ROOM_ID_PATTERN.strip("^$"))
@@ -233,17 +233,6 @@ def websocket_token(request: web.Request) -> str | None:
     return bearer(request)
 
 
-async def frames(socket: web.WebSocketResponse) -> AsyncIterator[bytes | None]:
-    async for message in socket:
-        if message.type == WSMsgType.TEXT:
-            data = message.data
-            yield data if isinstance(data, bytes) else data.encode()
-        elif message.type == WSMsgType.BINARY:
-            yield None
-        else:
-            return
-
-
 @routes.get("/ws/hub/{room_id}")
 async def websocket(request: web.Request) -> web.StreamResponse:
     settings, hub = request.app[settings_key], request.app[hub_key]
@@ -306,15 +295,33 @@ async def serve_here(
     *,
     counted: bool = True,
 ) -> web.StreamResponse:
-    """This replica owns the room: run the connection in its hub."""
-    socket = client_socket(request.app[settings_key])
+    """This replica owns the room: run the connection in its hub.
+
+    The first message on the connection is `ice_servers`: STUN, and TURN with credentials
+    minted now for `client_id` (any authenticated connection, admitted or waiting, as
+    `/api/config` gives them to any signed-in caller). It is sent here, before the hub takes
+    the socket, so it comes before `room_state` and a rejoining client builds its peer
+    connections with fresh credentials. A connection forwarded by an edge replica gets it
+    from here too (the owner): the edge vouched for `client_id`, every replica has the same
+    TURN settings, and the edge passes the owner's frames through in order."""
+    settings = request.app[settings_key]
+    socket = client_socket(settings)
     if not socket.can_prepare(request).ok:
         return error(400, "not_a_websocket", "this path takes WebSocket upgrades only")
     await socket.prepare(request)
+    try:
+        # Not kept in a variable: this frame lives as long as the connection, and orjson's
+        # output holds a 4 KiB buffer whatever its length.
+        await socket.send_frame(
+            encode("ice_servers", ice_servers_payload(settings, client_id, time.time())),
+            WSMsgType.TEXT,
+        )
+    except (ConnectionError, RuntimeError):
+        return socket  # gone already; nothing joined, nothing to clean up
     transport = request.transport
     await request.app[hub_key].serve(
         socket,
-        frames(socket),
+        Frames(socket),
         room_id,
         client_id,
         display_name,
@@ -322,6 +329,7 @@ async def serve_here(
         abort=transport.abort if transport is not None else None,
         ticket_role=ticket_role,
         counted=counted,
+        write_now=frame_writer(transport) if transport is not None else None,
     )
     return socket
 

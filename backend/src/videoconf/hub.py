@@ -1,7 +1,9 @@
 """Connections <-> rooms: feeds client commands to rooms, carries out their effects.
 
-Deliveries go through a bounded per-connection queue drained by one writer task, so a
-client that stops reading is cut off instead of stalling everyone else in its room.
+A delivery is written to the client's socket at once when nothing is waiting and the
+socket's buffer has room; otherwise it joins a bounded per-connection queue drained by a
+writer task, so a client that stops reading is cut off instead of stalling everyone else in
+its room.
 """
 
 from __future__ import annotations
@@ -90,6 +92,25 @@ class TokenBucket:
 class Connection:
     """One participant's WebSocket with its bounded send queue."""
 
+    __slots__ = (
+        "_text",
+        "abort",
+        "bucket",
+        "client_id",
+        "close_reason",
+        "display_name",
+        "last_rate_error",
+        "limit",
+        "loop",
+        "queue",
+        "room_id",
+        "socket",
+        "violations",
+        "window_start",
+        "write_now",
+        "writer",
+    )
+
     def __init__(
         self,
         socket: Socket,
@@ -100,48 +121,62 @@ class Connection:
         now: float,
         text_opcode: Any,
         abort: Callable[[], None] | None = None,
+        write_now: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.socket = socket
         self.abort = abort
+        # Writes a frame at once when the socket can take it (False: it cannot, queue it).
+        self.write_now = write_now
         self.room_id = room_id
         self.client_id = client_id
         self.display_name = display_name
-        self.queue: deque[bytes] = deque()
+        # Created when a frame first has to wait (a deque costs half a KiB even empty).
+        self.queue: deque[bytes] | None = None
         self.limit = settings.ws_send_queue
         self.bucket = TokenBucket(settings.ws_rate_limit, settings.ws_rate_burst, now)
         self.violations = 0
         self.window_start = now
         self.last_rate_error = 0.0
         self.close_reason: DisconnectReason | None = None
-        self._wakeup = asyncio.Event()
         self._text = text_opcode
-        self.writer = asyncio.get_running_loop().create_task(self._write())
+        # Runs only while frames wait in the queue (the socket's buffer was full, or a close
+        # is under way): an idle connection costs no task.
+        self.writer: asyncio.Task[None] | None = None
+        self.loop = asyncio.get_running_loop()
 
     def send(self, data: bytes) -> None:
         if self.close_reason is not None:
             return
-        if len(self.queue) >= self.limit:
+        if not self.queue and self.write_now is not None and self.write_now(data):
+            return  # the common case: nothing waiting, the socket's buffer has room
+        if self.queue is None:
+            self.queue = deque()
+        elif len(self.queue) >= self.limit:
             self.close(DisconnectReason.SLOW_CONSUMER)
             return
         self.queue.append(data)
-        self._wakeup.set()
+        self._start_writer()
+
+    def _start_writer(self) -> None:
+        if self.writer is None or self.writer.done():
+            self.writer = self.loop.create_task(self._write())
 
     def close(self, reason: DisconnectReason) -> None:
         """Queue a `disconnect` telling why, then close; later sends are dropped."""
         if self.close_reason is not None:
             return
-        if reason == DisconnectReason.SLOW_CONSUMER:
-            self.queue.clear()  # it could not keep up; only the goodbye is worth sending
+        if self.queue is None or reason == DisconnectReason.SLOW_CONSUMER:
+            self.queue = deque()  # a slow consumer's backlog goes: only the goodbye matters
         self.queue.append(
             encode("disconnect", {"reason": reason.value, "reconnect": reason in RECONNECT_REASONS})
         )
         self.close_reason = reason
-        self._wakeup.set()
-        asyncio.get_running_loop().call_later(CLOSE_GRACE, self._abort_if_open)
+        self._start_writer()
+        self.loop.call_later(CLOSE_GRACE, self._abort_if_open)
 
     def _abort_if_open(self) -> None:
         """A client too slow to take even its goodbye is cut at the TCP level."""
-        if not self.writer.done():
+        if self.writer is not None and not self.writer.done():
             self.writer.cancel()
             if self.abort is not None:
                 self.abort()
@@ -155,18 +190,19 @@ class Connection:
         return self.violations > MAX_VIOLATIONS
 
     async def _write(self) -> None:
+        """Send what is queued, in order (waiting for the socket to drain), then the close
+        if one was asked for; end when the queue is empty."""
         try:
-            while True:
-                while self.queue:
-                    await self.socket.send_frame(self.queue.popleft(), self._text)
-                if self.close_reason is not None:
-                    code = CLOSE_CODES[self.close_reason]
-                    await self.socket.close(code=code, message=self.close_reason.value.encode())
-                    return
-                self._wakeup.clear()
-                await self._wakeup.wait()
+            while self.queue:
+                await self.socket.send_frame(self.queue.popleft(), self._text)
+            self.queue = None
+            if self.close_reason is not None:
+                code = CLOSE_CODES[self.close_reason]
+                await self.socket.close(code=code, message=self.close_reason.value.encode())
+                return  # kept: the hub waits for it to finish the goodbye
         except (ConnectionError, RuntimeError):
             return  # the peer went away; the reader notices and cleans up
+        self.writer = None  # done with the queue; a finished task is not worth keeping
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +321,7 @@ class Hub:
         abort: Callable[[], None] | None = None,
         ticket_role: Role | None = None,
         counted: bool = True,
+        write_now: Callable[[bytes], bool] | None = None,
     ) -> None:
         """Run one participant's connection until it closes. `messages` yields raw frames.
 
@@ -300,7 +337,15 @@ class Hub:
             return
         room = self._room(room_id)
         connection = Connection(
-            socket, room_id, client_id, display_name, self.settings, now, text_opcode, abort
+            socket,
+            room_id,
+            client_id,
+            display_name,
+            self.settings,
+            now,
+            text_opcode,
+            abort,
+            write_now,
         )
         key = (room_id, client_id)
         previous = self.connections.get(key)
@@ -316,12 +361,13 @@ class Hub:
                 self.receive(connection, data)
                 if connection.close_reason is not None:
                     break
-            if connection.close_reason is not None:
+            if connection.close_reason is not None and connection.writer is not None:
                 # Our goodbye is in flight: let the writer finish it before the socket goes.
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(connection.writer), CLOSE_GRACE)
         finally:
-            connection.writer.cancel()
+            if connection.writer is not None:
+                connection.writer.cancel()
             if counted:
                 self.metrics.connections.dec()
             if self.connections.get(key) is connection:

@@ -7,7 +7,7 @@ parsed and validated here, once, at the edge; the room never sees raw JSON.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Union
 
 import msgspec
 import orjson
@@ -189,6 +189,7 @@ SERVER_EVENTS: Final = frozenset(
         "deny_screenshare",
         "mute_request",
         "ticket",
+        "ice_servers",
     }
     | RELAY_EVENTS
 )
@@ -211,10 +212,26 @@ class ProtocolError(Exception):
 
 _envelope_decoder = msgspec.json.Decoder(Envelope)
 _payload_decoders = {name: msgspec.json.Decoder(kind) for name, kind in CLIENT_EVENTS.items()}
+# One pass for a well-formed message: a union of `{"event": <name>, "payload": <type>}`
+# structs tagged by `event`. Anything it refuses goes through the two-pass parse below,
+# which says precisely what is wrong.
+_messages = tuple(
+    msgspec.defstruct(f"{name}_message", [("payload", kind)], tag_field="event", tag=name)
+    for name, kind in CLIENT_EVENTS.items()
+)
+_message_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[_messages])  # noqa: UP007
 
 
 def parse(data: bytes | str) -> tuple[str, Payload]:
     """Parse one client message into (event, typed payload) or raise ProtocolError."""
+    try:
+        message = _message_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return _parse_slowly(data)
+    return message.__struct_config__.tag, message.payload
+
+
+def _parse_slowly(data: bytes | str) -> tuple[str, Payload]:
     try:
         envelope = _envelope_decoder.decode(data)
     except msgspec.ValidationError as exc:

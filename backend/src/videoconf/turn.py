@@ -59,3 +59,12 @@ def ice_servers(settings: Settings, client_id: str | None, now: float) -> list[d
             }
         )
     return servers
+
+
+def ice_servers_payload(settings: Settings, client_id: str | None, now: float) -> dict[str, Any]:
+    """The payload of the `ice_servers` WebSocket event: the same servers and expiry that
+    `/api/config` answers as `iceServers` and `iceServersExpiresAt`, minted at `now`."""
+    return {
+        "iceServers": ice_servers(settings, client_id, now),
+        "expiresAt": turn_expiry(settings, client_id, now),
+    }

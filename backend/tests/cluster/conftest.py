@@ -476,7 +476,8 @@ class Cluster:
     ) -> ReplicaClient:
         """Connect again with `token` through the first of `vias` that takes the client into
         the room (a room whose owner died can only be taken over once its lease expired), with
-        backoff: the first message read is a `room_state`, kept in the inbox."""
+        backoff: the first message read after `ice_servers` is a `room_state`, both kept in the
+        inbox."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         delay = 0.1
@@ -488,6 +489,9 @@ class Cluster:
             try:
                 client = await self.connect(room, token=token, via=via)
                 first = await client.next_message(min(5.0, max(0.5, deadline - loop.time())))
+                while first["event"] == "ice_servers":  # every connection's first message
+                    client.inbox.append(first)
+                    first = await client.next_message(min(5.0, max(0.5, deadline - loop.time())))
                 if first["event"] == "room_state":
                     client.inbox.append(first)
                     return client

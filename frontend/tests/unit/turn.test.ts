@@ -3,6 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApi, hasTurnServer, relayParam } from "@/lib/api";
+import { decodeServerMessage } from "@/lib/envelope";
 import { PeerMesh } from "@/lib/peer-mesh";
 import type { ClientConfig } from "@/lib/protocol";
 import { createCallStore, type CallStore } from "@/store/call-store";
@@ -220,6 +221,106 @@ describe("call store: TURN servers", () => {
     expect(tokenCalls()).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(10 * TTL_S * 1000);
     expect(tokenCalls()).toHaveLength(1);
+  });
+});
+
+/** An `ice_servers` event as the server sends it first on every connection. */
+function iceServersEvent(expiresAt: number | null, credential = `ws-${expiresAt}`) {
+  const iceServers: RTCIceServer[] =
+    expiresAt === null
+      ? CONFIG.iceServers
+      : [
+          { urls: ["stun:stun.example.org"] },
+          { urls: ["turn:turn.example.org:3478?transport=udp"], username: `${expiresAt}:g_ann`, credential },
+        ];
+  return { event: "ice_servers", payload: { iceServers, expiresAt } };
+}
+
+describe("call store: ICE servers from the WebSocket (ice_servers)", () => {
+  it("is understood by the envelope decoder", () => {
+    const message = iceServersEvent(NOW_S + TTL_S);
+    expect(decodeServerMessage(JSON.stringify(message))).toEqual(message);
+  });
+
+  it("the connection's servers, sent before room_state, are the ones the first peer connections get", async () => {
+    setup();
+    await actions().prepare("room-1");
+    await actions().join({ displayName: "Ann", audio: false, video: false });
+    const fromWs = iceServersEvent(NOW_S + TTL_S, "from-the-socket");
+    sig().emit(fromWs);
+    sig().emit({ event: "room_state", payload: roomState(ann, "participant", [ann, bob, cleo]) });
+    expect(pcs()).toHaveLength(2);
+    for (const pc of pcs()) expect(pc.config.iceServers).toEqual(fromWs.payload.iceServers);
+    expect(state().toasts).toEqual([]);
+  });
+
+  it("a rejoin after a long disconnection uses the fresh credentials at once and reschedules the refresh", async () => {
+    setup();
+    await joinRoom();
+    const [pc] = pcs();
+    if (!pc) throw new Error("no pc");
+    expect(tokenCalls()).toHaveLength(1);
+
+    // Hours later (the laptop slept): the WebSocket reconnects before any /api/config refresh.
+    sig().status({ state: "reconnecting", attempt: 1, delayMs: 1000 });
+    const later = NOW_S + 10 * TTL_S;
+    f.deps.now = () => later * 1000;
+    const fresh = iceServersEvent(later + 2 * TTL_S);
+    sig().emit(fresh);
+    expect(tokenCalls()).toHaveLength(1); // no REST round trip needed
+    // Open connections and new ones get them.
+    expect(pc.configurations).toHaveLength(1);
+    expect(pc.getConfiguration()).toMatchObject({ iceServers: fresh.payload.iceServers, iceTransportPolicy: "all" });
+    sig().emit({ event: "room_state", payload: roomState(ann, "participant", [ann, bob, cleo]) });
+    expect(pcs()[1]?.config.iceServers).toEqual(fresh.payload.iceServers);
+
+    // The refresh now follows the new expiry: 80% of 2 TTLs, not the old 80% of one.
+    await vi.advanceTimersByTimeAsync(1.6 * TTL_S * 1000 - 1);
+    expect(tokenCalls()).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(tokenCalls()).toHaveLength(2);
+    expect(pc.getConfiguration().iceServers).toEqual(signedIn(NOW_S + 2 * TTL_S, 2).iceServers);
+
+    actions().leave();
+    expect(vi.getTimerCount()).toBe(0);
+    sig().emit(iceServersEvent(later + 3 * TTL_S)); // after the end: ignored
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("STUN only (no TURN on the server): applied, and no refresh is scheduled", async () => {
+    setup({ turn: false });
+    await joinRoom();
+    const [pc] = pcs();
+    sig().emit(iceServersEvent(null));
+    expect(pc?.getConfiguration().iceServers).toEqual(CONFIG.iceServers);
+    await vi.advanceTimersByTimeAsync(10 * TTL_S * 1000);
+    expect(tokenCalls()).toHaveLength(1);
+  });
+
+  it("replaces a pending retry of a failed refresh", async () => {
+    setup();
+    await actions().prepare("room-1");
+    f.api.getConfig.mockRejectedValueOnce(new Error("offline"));
+    await actions().join({ displayName: "Ann", audio: false, video: false });
+    expect(tokenCalls()).toHaveLength(1); // failed: a retry is due in ICE_REFRESH_RETRY_MS
+    const fresh = iceServersEvent(NOW_S + TTL_S);
+    sig().emit(fresh);
+    sig().emit({ event: "room_state", payload: roomState(ann, "participant", [ann, bob]) });
+    expect(pcs()[0]?.config.iceServers).toEqual(fresh.payload.iceServers);
+    await vi.advanceTimersByTimeAsync(ICE_REFRESH_RETRY_MS);
+    expect(tokenCalls()).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(0.8 * TTL_S * 1000 - ICE_REFRESH_RETRY_MS);
+    expect(tokenCalls()).toHaveLength(2);
+  });
+
+  it("ignores a payload without a list of servers", async () => {
+    setup();
+    await joinRoom();
+    const [pc] = pcs();
+    sig().emit({ event: "ice_servers", payload: { expiresAt: NOW_S + 5 * TTL_S } });
+    expect(pc?.configurations).toEqual([]);
+    await vi.advanceTimersByTimeAsync(2_880_000);
+    expect(tokenCalls()).toHaveLength(2); // the refresh /api/config gave still stands
   });
 });
 
