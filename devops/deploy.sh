@@ -11,8 +11,8 @@
 # Environment: KUBECTL_CONTEXT (kubectl context to use, default the current one),
 # DRY_RUN=true (print what would be done; touches nothing, needs no cluster, no docker),
 # IMAGE_REGISTRY, IMAGE_TAG (images built and deployed), ENVOY_GATEWAY_VERSION,
-# ROLLOUT_TIMEOUT; JWT_SECRET, AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_AUDIENCE seed the Secret
-# backend-secrets when deploy has to create it.
+# ROLLOUT_TIMEOUT; JWT_SECRET, TURN_SECRET, AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_AUDIENCE seed
+# the Secret backend-secrets when deploy has to create it (TURN_SECRET also when it lacks one).
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,7 +40,7 @@ FRONTEND_IMAGE="${IMAGE_REGISTRY:+${IMAGE_REGISTRY%/}/}videoconf-frontend:${IMAG
 STEP_NAMES=("Security policies" "Backend" "Frontend" "Gateway" "Routes" "Monitoring")
 STEP_FILES=(
   "security-policies.yaml"
-  "redis.yaml backend-deployment.yaml"
+  "redis.yaml backend-deployment.yaml coturn.yaml"
   "frontend-deployment.yaml"
   "gateway/gateway.yaml"
   "gateway/routes.yaml"
@@ -136,27 +136,52 @@ crd_installed() { k_has get crd "$1"; }
 
 random_secret() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 
+# The TURN secret backend-secrets gets: $TURN_SECRET, or random. The backend refuses a shorter
+# one in production, and coturn reads the same key.
+turn_secret() {
+  local turn="${TURN_SECRET:-$(random_secret)}"
+  [[ ${#turn} -ge 32 ]] || die "TURN_SECRET must be at least 32 characters (the backend refuses shorter ones in production)"
+  printf '%s' "$turn"
+}
+
 # backend-secrets and redis-secrets: left alone when present, created when missing (never
-# from a file in git; secrets.template.yaml documents their keys).
+# from a file in git; secrets.template.yaml documents their keys). One exception: a
+# backend-secrets made before TURN existed gets a TURN_SECRET added, the keys it has stay.
 ensure_secrets() {
   if dry_run; then
     show "${KUBECTL[@]}" -n "$NAMESPACE" create secret generic backend-secrets --from-env-file=/dev/stdin
-    printf '    (only if missing: JWT_SECRET random or taken from the environment, AUTH0_* from the environment)\n'
+    printf '    (only if missing: JWT_SECRET and TURN_SECRET random or taken from the environment, AUTH0_* from the environment)\n'
+    show "${KUBECTL[@]}" -n "$NAMESPACE" patch secret backend-secrets --type=merge --patch-file=/dev/stdin
+    printf '    (only if it has no TURN_SECRET: a random one, or TURN_SECRET from the environment; its other keys stay)\n'
     show "${KUBECTL[@]}" -n "$NAMESPACE" create secret generic redis-secrets --from-env-file=/dev/stdin
     printf '    (only if missing: REDIS_PASSWORD random)\n'
     return
   fi
   if k_has -n "$NAMESPACE" get secret backend-secrets; then
-    info "Secret backend-secrets exists: left as it is"
+    # Whether it has the key, without reading its value.
+    local has_turn
+    has_turn="$("${KUBECTL[@]}" -n "$NAMESPACE" get secret backend-secrets -o 'go-template={{if .data.TURN_SECRET}}yes{{end}}')"
+    if [[ "$has_turn" == "yes" ]]; then
+      info "Secret backend-secrets exists: left as it is"
+    else
+      local turn
+      turn="$(turn_secret)"
+      info "Secret backend-secrets exists without TURN_SECRET (made before TURN): adding one, the other keys stay"
+      printf '{"data":{"TURN_SECRET":"%s"}}' "$(printf '%s' "$turn" | base64 | tr -d '\n')" |
+        "${KUBECTL[@]}" -n "$NAMESPACE" patch secret backend-secrets --type=merge --patch-file=/dev/stdin
+    fi
   else
     local jwt="${JWT_SECRET:-$(random_secret)}"
     [[ ${#jwt} -ge 32 ]] || die "JWT_SECRET must be at least 32 characters (the backend refuses shorter ones in production)"
+    local turn
+    turn="$(turn_secret)"
     if [[ -n "${AUTH0_DOMAIN:-}" && -z "${AUTH0_AUDIENCE:-}" ]]; then
       die "AUTH0_DOMAIN is set without AUTH0_AUDIENCE (the backend needs both)"
     fi
     info "Creating Secret backend-secrets"
     {
       printf 'JWT_SECRET=%s\n' "$jwt"
+      printf 'TURN_SECRET=%s\n' "$turn"
       local name
       for name in AUTH0_DOMAIN AUTH0_CLIENT_ID AUTH0_AUDIENCE; do
         if [[ -n "${!name:-}" ]]; then
@@ -236,6 +261,8 @@ cmd_deploy() {
   wait_for_app redis-deployment redis
   apply_manifest backend-deployment.yaml
   wait_for_app backend-deployment backend
+  apply_manifest coturn.yaml
+  wait_for_app coturn-deployment coturn
 
   step 3
   apply_manifest frontend-deployment.yaml
@@ -268,7 +295,7 @@ cmd_deploy() {
 cmd_health() {
   dry_run || require_cluster
   local failures=0 name
-  for name in redis backend frontend; do
+  for name in redis backend coturn frontend; do
     if ! k -n "$NAMESPACE" rollout status "deployment/$name-deployment" --timeout=120s; then
       warn "deployment/$name-deployment has not rolled out"
       failures=$((failures + 1))
@@ -278,7 +305,7 @@ cmd_health() {
     warn "Gateway $GATEWAY is not Programmed (kubectl describe gateway $GATEWAY -n $NAMESPACE)"
     failures=$((failures + 1))
   fi
-  for name in backend-service frontend-service redis-service; do
+  for name in backend-service frontend-service redis-service coturn-service; do
     if dry_run; then
       show "${KUBECTL[@]}" -n "$NAMESPACE" get endpointslices -l "kubernetes.io/service-name=$name" -o "jsonpath={.items[*].endpoints[?(@.conditions.ready==true)].addresses[*]}"
       continue
@@ -296,6 +323,7 @@ cmd_health() {
   if ! check_metrics; then
     failures=$((failures + 1))
   fi
+  check_turn_address
   if ((failures > 0)); then
     die "$failures health check(s) failed"
   fi
@@ -303,6 +331,24 @@ cmd_health() {
     info "DRY_RUN=true: these are the checks health runs"
   else
     info "Healthy"
+  fi
+}
+
+# The address coturn-service's load balancer got, which TURN_EXTERNAL_IP in coturn.yaml and
+# the DNS name in the backend's TURN_URLS must name. A warning, not a failure: calls between
+# browsers that reach each other directly work without TURN.
+check_turn_address() {
+  local jsonpath='{.status.loadBalancer.ingress[*].ip}{.status.loadBalancer.ingress[*].hostname}'
+  if dry_run; then
+    show "${KUBECTL[@]}" -n "$NAMESPACE" get service coturn-service -o "jsonpath=$jsonpath"
+    return
+  fi
+  local address
+  address="$("${KUBECTL[@]}" -n "$NAMESPACE" get service coturn-service -o "jsonpath=$jsonpath" 2>/dev/null || true)"
+  if [[ -z "${address// /}" ]]; then
+    warn "coturn-service has no load balancer address yet: TURN is unreachable from outside (devops/README.md, \"TURN (coturn)\")"
+  else
+    info "coturn-service (TURN) is at $address: TURN_EXTERNAL_IP in coturn.yaml and the host of TURN_URLS must lead there"
   fi
 }
 

@@ -23,6 +23,8 @@ VENV_BIN = ROOT / ".venv" / "bin"
 CRDS = Path(os.environ.get("CRDS_DIR", ROOT.parent / "shared" / "crds"))
 
 NAMESPACE = "social-media"
+# coturn's configuration: docker-compose.yml mounts it, the ConfigMap coturn-config holds it.
+TURNSERVER_CONF = LOCAL / "turnserver.conf"
 
 # The seed's deployment order (devops/README.md): kustomization.yaml lists these, deploy.sh
 # applies them in this order.
@@ -30,6 +32,7 @@ DEPLOYMENT_ORDER = [
     "security-policies.yaml",
     "redis.yaml",
     "backend-deployment.yaml",
+    "coturn.yaml",
     "frontend-deployment.yaml",
     "gateway/gateway.yaml",
     "gateway/routes.yaml",
@@ -182,3 +185,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def turnserver_options(text: str) -> dict[str, list[str]]:
+    """A coturn configuration file as option -> its values, in order (a flag's value is "";
+    an option may be given several times, denied-peer-ip for one)."""
+    options: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.partition("=")
+        options.setdefault(name.strip(), []).append(value.strip())
+    return options

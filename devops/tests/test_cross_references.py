@@ -7,11 +7,14 @@ seed's names and numbers, the pods' security settings, and the shutdown time bud
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from devopslib import (
     NAMESPACE,
+    TURNSERVER_CONF,
     container,
     deployed_documents,
     env_of,
@@ -20,6 +23,7 @@ from devopslib import (
     pod_spec,
     resolved_env,
     selects,
+    turnserver_options,
 )
 
 Objects = dict[tuple[str, str], dict[str, Any]]
@@ -56,7 +60,12 @@ def test_deployment_selectors_match_their_pod_labels(objects: Objects) -> None:
     for doc in deployments(objects):
         assert selects(doc["spec"]["selector"], pod_labels(doc)), doc["metadata"]["name"]
         # app.kubernetes.io/name is what deploy.sh waits on and the policies select.
-        assert pod_labels(doc)["app.kubernetes.io/name"] in {"backend", "frontend", "redis"}
+        assert pod_labels(doc)["app.kubernetes.io/name"] in {
+            "backend",
+            "frontend",
+            "redis",
+            "coturn",
+        }
 
 
 def test_services_select_exactly_one_deployment_and_its_named_ports(objects: Objects) -> None:
@@ -99,6 +108,9 @@ def test_probes_use_named_ports_and_the_health_endpoints(objects: Objects) -> No
         assert item["readinessProbe"]["httpGet"] == {"path": readiness, "port": "http"}
     redis = container(objects[("Deployment", "redis-deployment")], "redis")
     assert redis["livenessProbe"]["tcpSocket"]["port"] == "redis"
+    coturn = container(objects[("Deployment", "coturn-deployment")], "coturn")
+    assert coturn["livenessProbe"]["tcpSocket"]["port"] == "turn-tcp"
+    assert coturn["readinessProbe"]["tcpSocket"]["port"] == "turn-tcp"
 
 
 def test_gateway_references(objects: Objects) -> None:
@@ -341,7 +353,9 @@ RESTRICTED_VOLUME_TYPES = {
 }
 
 
-@pytest.mark.parametrize("name", ["backend-deployment", "frontend-deployment", "redis-deployment"])
+@pytest.mark.parametrize(
+    "name", ["backend-deployment", "frontend-deployment", "redis-deployment", "coturn-deployment"]
+)
 def test_pods_meet_the_restricted_pod_security_standard(objects: Objects, name: str) -> None:
     """The checks of the `restricted` Pod Security Standard, which the namespace enforces."""
     spec = pod_spec(objects[("Deployment", name)])
@@ -357,19 +371,28 @@ def test_pods_meet_the_restricted_pod_security_standard(objects: Objects, name: 
         "backend-deployment": {"/tmp"},
         "frontend-deployment": {"/tmp", "/app/.next/cache"},
         "redis-deployment": {"/data"},
+        "coturn-deployment": {"/var/lib/coturn", "/etc/coturn"},
     }
+    # The one capability the restricted standard lets a pod add, and only where the image
+    # needs it to start at all (coturn.yaml, checkov.io/skip3).
+    capabilities = {"drop": ["ALL"]}
+    if name == "coturn-deployment":
+        capabilities["add"] = ["NET_BIND_SERVICE"]
+    empty_dirs = {v["name"] for v in spec.get("volumes", []) if "emptyDir" in v}
     for item in spec["containers"]:
         context = item["securityContext"]
         assert context["allowPrivilegeEscalation"] is False
         assert context["readOnlyRootFilesystem"] is True
         assert context["runAsNonRoot"] is True
-        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert context["capabilities"] == capabilities
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}
         assert not context.get("privileged")
         for port in item.get("ports", []):
             assert "hostPort" not in port
-        # Writes go to emptyDir volumes only.
+        # Writes go to emptyDir volumes only; anything else is mounted read-only.
         assert {m["mountPath"] for m in item["volumeMounts"]} == mounts_needed[name]
+        for mount in item["volumeMounts"]:
+            assert mount["name"] in empty_dirs or mount.get("readOnly") is True, mount
         assert {"cpu", "memory"} <= set(item["resources"]["limits"])
         assert item["imagePullPolicy"] == "Always"
         assert ":" in item["image"] and not item["image"].endswith(":latest")
@@ -406,6 +429,8 @@ def test_backend_environment_is_production(objects: Objects) -> None:
     assert env["PORT"] == "8080"
     assert env["ALLOWED_ORIGINS"] == "https://social-media.example.com"
     assert env["JWT_SECRET"] == {"secretKeyRef": {"name": "backend-secrets", "key": "JWT_SECRET"}}
+    assert env["TURN_SECRET"] == {"secretKeyRef": {"name": "backend-secrets", "key": "TURN_SECRET"}}
+    assert env["TURN_URLS"].startswith("turn:") and env["STUN_URLS"].startswith("stun:")
     for name in ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_AUDIENCE"):
         assert env[name]["secretKeyRef"]["optional"] is True
     assert env["REDIS_URL"].endswith("@redis-service:6379/0")
@@ -455,6 +480,9 @@ def test_backend_accepts_its_production_environment(objects: Objects) -> None:
     assert settings.replica_address == f"http://{POD_IP}:8080"
     assert settings.lease_seconds == 5.0
     assert not settings.jwt_secret_generated
+    # Calls across NATs: STUN and TURN (UDP and TCP) on coturn, credentials from TURN_SECRET.
+    assert settings.turn_secret == "s" * 48
+    assert len(settings.turn_urls) == 2 and len(settings.stun_urls) == 1
 
 
 def test_the_seeds_names(objects: Objects) -> None:
@@ -488,3 +516,116 @@ def test_no_sidecars(objects: Objects) -> None:
         spec = pod_spec(doc)
         assert len(spec["containers"]) == 1
         assert "initContainers" not in spec
+
+
+# -- coturn -------------------------------------------------------------------------------
+
+
+def relay_range() -> range:
+    options = turnserver_options(TURNSERVER_CONF.read_text())
+    return range(int(options["min-port"][0]), int(options["max-port"][0]) + 1)
+
+
+def turn_ports() -> set[tuple[int, str]]:
+    """What coturn listens on: STUN/TURN on 3478 (UDP and TCP), and its UDP relay range."""
+    return {(3478, "UDP"), (3478, "TCP")} | {(port, "UDP") for port in relay_range()}
+
+
+def test_coturn_runs_the_compose_file_with_the_backends_secret(objects: Objects) -> None:
+    config = objects[("ConfigMap", "coturn-config")]["data"]
+    assert config == {"turnserver.conf": TURNSERVER_CONF.read_text()}, (
+        "the ConfigMap holds devops/local/turnserver.conf word for word"
+    )
+    deployment = objects[("Deployment", "coturn-deployment")]
+    coturn = container(deployment, "coturn")
+    # turnserver itself: the image's entrypoint would pass the arguments through `eval`.
+    assert coturn["command"] == ["turnserver"]
+    assert coturn["args"][:2] == ["-c", "/etc/coturn/turnserver.conf"]
+    [mount] = [m for m in coturn["volumeMounts"] if m["mountPath"] == "/etc/coturn"]
+    [volume] = [v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"]]
+    assert volume["configMap"] == {"name": "coturn-config"}
+    # The same Secret key as the backend's TURN_SECRET, handed to coturn's static-auth-secret.
+    env = env_of(coturn)
+    backend = env_of(container(objects[("Deployment", "backend-deployment")], "backend"))
+    assert env["TURN_SECRET"] == backend["TURN_SECRET"]
+    assert "--static-auth-secret=$(TURN_SECRET)" in coturn["args"]
+    # Every $(VAR) of the arguments is defined (the kubelet leaves unknown ones as written).
+    for name in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", " ".join(coturn["args"])):
+        assert name in env, name
+    assert env["POD_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert "--external-ip=$(TURN_EXTERNAL_IP)/$(POD_IP)" in coturn["args"]
+    # The command line adds what differs per place; it never overrides the file silently.
+    options = turnserver_options(TURNSERVER_CONF.read_text())
+    given = {arg.removeprefix("--").partition("=")[0] for arg in coturn["args"][2:]}
+    assert given == {"static-auth-secret", "listening-ip", "relay-ip", "external-ip"}
+    assert not given & set(options)
+    # The database and pid file of the file are on the pod's writable volume.
+    writable = {m["mountPath"] for m in coturn["volumeMounts"] if not m.get("readOnly")}
+    for name in ("userdb", "pidfile"):
+        assert options[name][0].rpartition("/")[0] in writable, name
+
+
+def test_coturn_service_publishes_exactly_the_turn_and_relay_ports(objects: Objects) -> None:
+    service = objects[("Service", "coturn-service")]["spec"]
+    assert service["type"] == "LoadBalancer"
+    assert service["externalTrafficPolicy"] == "Local", "TURN permissions need client addresses"
+    published = {(p["port"], p["protocol"]) for p in service["ports"]}
+    assert published == turn_ports()
+    assert len(service["ports"]) == len(published)
+    deployment = objects[("Deployment", "coturn-deployment")]
+    declared = {
+        (p["containerPort"], p["protocol"]) for p in container(deployment, "coturn")["ports"]
+    }
+    assert declared == turn_ports()
+    named = {
+        p["name"]: (p["containerPort"], p["protocol"])
+        for p in container(deployment, "coturn")["ports"]
+    }
+    for port in service["ports"]:
+        assert named[port["targetPort"]] == (port["port"], port["protocol"]), port
+    # The NetworkPolicy lets in exactly those ports, from anywhere.
+    policy = objects[("NetworkPolicy", "coturn-network-policy")]["spec"]
+    [rule] = policy["ingress"]
+    opened = {
+        (port, p["protocol"])
+        for p in rule["ports"]
+        for port in range(p["port"], p.get("endPort", p["port"]) + 1)
+    }
+    assert opened == turn_ports()
+    assert rule["from"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+
+
+def test_coturn_is_one_replica_replaced_not_rolled(objects: Objects) -> None:
+    """An allocation lives in one coturn; the load balancer's relay ports must lead to it."""
+    spec = objects[("Deployment", "coturn-deployment")]["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    assert not [
+        doc
+        for (kind, _), doc in objects.items()
+        if kind in {"HorizontalPodAutoscaler", "PodDisruptionBudget"}
+        and "coturn" in str(doc["spec"])
+    ]
+    image = container(objects[("Deployment", "coturn-deployment")], "coturn")["image"]
+    assert re.fullmatch(r"coturn/coturn:4\.[67]\.\d+", image), image
+
+
+def test_backend_ice_urls_lead_to_coturns_service(objects: Objects) -> None:
+    env = env_of(container(objects[("Deployment", "backend-deployment")], "backend"))
+    published = {
+        (p["port"], p["protocol"]) for p in objects[("Service", "coturn-service")]["spec"]["ports"]
+    }
+    urls = env["TURN_URLS"].split(",") + env["STUN_URLS"].split(",")
+    transports = set()
+    for url in urls:
+        scheme, _, rest = url.partition(":")
+        address, _, query = rest.partition("?")
+        host, _, port = address.rpartition(":")
+        transport = (query.removeprefix("transport=") or "udp").upper()
+        assert scheme in {"turn", "stun"}, url
+        # A name under the site's own domain (one domain to change, README "Custom Domains").
+        assert host == f"turn.{urlsplit(env['ALLOWED_ORIGINS']).hostname}", url
+        assert (int(port), transport) in published, url
+        transports.add((scheme, transport))
+    # TURN over UDP and over TCP (for networks that block UDP); no turns: without a certificate.
+    assert transports == {("turn", "UDP"), ("turn", "TCP"), ("stun", "UDP")}

@@ -13,6 +13,7 @@ that a real `kubectl port-forward` reaches a real pod.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -32,7 +33,9 @@ import http.server, json, os, socket, sys, threading
 
 args = sys.argv[1:]
 stdin = ""
-if ("-f" in args and args[args.index("-f") + 1] == "-") or "--from-env-file=/dev/stdin" in args:
+if ("-f" in args and args[args.index("-f") + 1] == "-") or any(
+    a in args for a in ("--from-env-file=/dev/stdin", "--patch-file=/dev/stdin")
+):
     stdin = sys.stdin.read()
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps({"tool": "kubectl", "argv": args, "stdin": stdin}) + "\n")
@@ -56,6 +59,15 @@ if words[:1] == ["cluster-info"] and os.environ.get("FAKE_UNREACHABLE"):
     sys.exit(1)
 if words[:2] == ["config", "get-contexts"]:
     sys.exit(1 if words[2:] == ["missing"] else 0)
+missing = os.environ.get("FAKE_MISSING", "").split()
+template = next((a for a in args if a.startswith("go-template=")), "")
+if words[:2] == ["get", "secret"] and ".data." in template and f"secret/{words[2]}" not in missing:
+    key = template.split(".data.")[1].split("}")[0]
+    print("" if f"secret-key/{words[2]}/{key}" in missing else "yes", end="")
+    sys.exit(0)
+if words[:2] == ["get", "service"] and "jsonpath={.status.loadBalancer" in joined:
+    print("" if f"lb/{words[2]}" in missing else "198.51.100.20", end="")
+    sys.exit(0)
 if words[:1] == ["get"] and len(words) >= 3 and words[1] != "endpointslices":
     kind, name = words[1], words[2]
     if f"{kind}/{name}" in os.environ.get("FAKE_MISSING", "").split():
@@ -105,6 +117,7 @@ TOOLS = [
     "sleep",
     "rm",
     "curl",
+    "base64",
 ]
 
 
@@ -307,12 +320,14 @@ def test_deploy_applies_in_order_waits_between_and_creates_missing_secrets(fakes
     assert rollout_positions == {
         "deployment/redis-deployment": 2,
         "deployment/backend-deployment": 3,
-        "deployment/frontend-deployment": 4,
+        "deployment/coturn-deployment": 4,
+        "deployment/frontend-deployment": 5,
     }
     waits = [c["argv"] for c in run.calls if "wait" in c["argv"] and "deployment" in c["argv"]]
     assert [w[w.index("-l") + 1] for w in waits] == [
         "app.kubernetes.io/name=redis",
         "app.kubernetes.io/name=backend",
+        "app.kubernetes.io/name=coturn",
         "app.kubernetes.io/name=frontend",
     ]
     # The Secrets: created after the namespace exists, from standard input, never echoed.
@@ -321,9 +336,14 @@ def test_deploy_applies_in_order_waits_between_and_creates_missing_secrets(fakes
         "backend-secrets",
         "redis-secrets",
     ]
-    jwt = dict(line.split("=", 1) for line in secrets[0]["stdin"].splitlines())["JWT_SECRET"]
-    assert len(jwt) == 64
-    assert jwt not in run.out + run.err
+    created = dict(line.split("=", 1) for line in secrets[0]["stdin"].splitlines())
+    assert set(created) == {"JWT_SECRET", "TURN_SECRET"}
+    # Random, 64 hex characters each, two different ones, never printed.
+    assert len(created["JWT_SECRET"]) == len(created["TURN_SECRET"]) == 64
+    assert created["JWT_SECRET"] != created["TURN_SECRET"]
+    for value in created.values():
+        assert value not in run.out + run.err
+    assert not [c for c in run.calls if "patch" in c["argv"]]
     assert "social-media-tls is missing" in run.err
     assert run.calls.index(secrets[0]) > run.calls.index(run.applies()[0])
     assert "Deployed." in run.out
@@ -334,11 +354,13 @@ def test_deploy_leaves_existing_secrets_alone_and_uses_given_auth0_settings(fake
     assert run.code == 0, run.err
     assert not [c for c in run.calls if "create" in c["argv"]]
     assert "backend-secrets exists" in run.out
+    assert not [c for c in run.calls if "patch" in c["argv"]]
     run = deploy_sh(
         fakes,
         "deploy",
         FAKE_MISSING="secret/backend-secrets",
         JWT_SECRET="x" * 40,
+        TURN_SECRET="t" * 40,
         AUTH0_DOMAIN="tenant.eu.auth0.com",
         AUTH0_AUDIENCE="https://api.example.com",
     )
@@ -346,12 +368,46 @@ def test_deploy_leaves_existing_secrets_alone_and_uses_given_auth0_settings(fake
     [created] = [c for c in run.calls if "create" in c["argv"]]
     assert created["stdin"].splitlines() == [
         "JWT_SECRET=" + "x" * 40,
+        "TURN_SECRET=" + "t" * 40,
         "AUTH0_DOMAIN=tenant.eu.auth0.com",
         "AUTH0_AUDIENCE=https://api.example.com",
     ]
-    short = deploy_sh(fakes, "deploy", FAKE_MISSING="secret/backend-secrets", JWT_SECRET="short")
-    assert short.code == 1
-    assert "at least 32 characters" in short.err
+    for name in ("JWT_SECRET", "TURN_SECRET"):
+        short = deploy_sh(fakes, "deploy", FAKE_MISSING="secret/backend-secrets", **{name: "short"})
+        assert short.code == 1
+        assert f"{name} must be at least 32 characters" in short.err
+        assert not [c for c in short.calls if "create" in c["argv"]]
+
+
+def test_deploy_adds_a_turn_secret_to_an_older_backend_secret(fakes: Path) -> None:
+    """A backend-secrets made before TURN existed: TURN_SECRET is added (random, or the one
+    given), through a patch read from standard input; its other keys are not touched."""
+    run = deploy_sh(fakes, "deploy", FAKE_MISSING="secret-key/backend-secrets/TURN_SECRET")
+    assert run.code == 0, run.err
+    assert not [c for c in run.calls if "create" in c["argv"] and "backend-secrets" in c["argv"]]
+    [patch] = [c for c in run.calls if "patch" in c["argv"]]
+    assert patch["argv"][-4:] == [
+        "secret",
+        "backend-secrets",
+        "--type=merge",
+        "--patch-file=/dev/stdin",
+    ]
+    body = json.loads(patch["stdin"])
+    assert set(body) == {"data"} and set(body["data"]) == {"TURN_SECRET"}
+    secret = base64.b64decode(body["data"]["TURN_SECRET"]).decode()
+    assert len(secret) == 64
+    assert secret not in run.out + run.err and body["data"]["TURN_SECRET"] not in run.out
+    assert "without TURN_SECRET" in run.out
+    # The patch comes before the Deployments that read the key.
+    assert run.calls.index(patch) < run.calls.index(run.applies()[1])
+    given = deploy_sh(
+        fakes,
+        "deploy",
+        FAKE_MISSING="secret-key/backend-secrets/TURN_SECRET",
+        TURN_SECRET="g" * 48,
+    )
+    [patch] = [c for c in given.calls if "patch" in c["argv"]]
+    assert base64.b64decode(json.loads(patch["stdin"])["data"]["TURN_SECRET"]) == b"g" * 48
 
 
 def test_deploy_substitutes_the_built_images(fakes: Path) -> None:
@@ -377,7 +433,7 @@ def test_deploy_stops_before_the_gateway_without_gateway_api(fakes: Path) -> Non
     run = deploy_sh(fakes, "deploy", FAKE_MISSING="crd/gateways.gateway.networking.k8s.io")
     assert run.code == 1
     assert "prerequisites" in run.err
-    assert applied_files(run) == DEPLOYMENT_ORDER[:4]
+    assert applied_files(run) == DEPLOYMENT_ORDER[: DEPLOYMENT_ORDER.index("gateway/gateway.yaml")]
 
 
 def test_deploy_stops_when_a_rollout_fails(fakes: Path) -> None:
@@ -442,6 +498,7 @@ def test_health_checks_rollouts_gateway_endpoints_and_metrics(fakes: Path) -> No
     assert [a[a.index("status") + 1] for a in argv if "rollout" in a] == [
         "deployment/redis-deployment",
         "deployment/backend-deployment",
+        "deployment/coturn-deployment",
         "deployment/frontend-deployment",
     ]
     assert any(
@@ -450,11 +507,16 @@ def test_health_checks_rollouts_gateway_endpoints_and_metrics(fakes: Path) -> No
     services = [a[a.index("-l") + 1] for a in argv if "endpointslices" in a]
     assert services == [
         f"kubernetes.io/service-name={s}"
-        for s in ("backend-service", "frontend-service", "redis-service")
+        for s in ("backend-service", "frontend-service", "redis-service", "coturn-service")
     ]
     assert any("port-forward" in a and "svc/backend-service" in a for a in argv)
     assert "websocket_connections_total present" in run.out
+    assert "coturn-service (TURN) is at 198.51.100.20" in run.out
     assert "Healthy" in run.out
+    # No load balancer address for coturn yet: said, but not a failure (direct calls work).
+    pending = deploy_sh(fakes, "health", FAKE_MISSING="lb/coturn-service")
+    assert pending.code == 0, pending.err
+    assert "coturn-service has no load balancer address yet" in pending.err
 
 
 def test_health_fails_when_the_gateway_is_not_programmed(fakes: Path) -> None:

@@ -2,16 +2,27 @@
 
 The README names no file that is missing and no Go path; the seed's names, verbs and
 numbers are in it. docker-compose.yml runs the backend from its Dockerfile, the web app with
-hot reload, and Redis with the image the cluster runs; docker-compose.observability.yml pins
-its images. (No `docker compose config` here: the machine has no compose plugin.)
+hot reload, Redis and coturn with the images the cluster runs, coturn with
+devops/local/turnserver.conf and the backend's TURN_SECRET; docker-compose.observability.yml
+pins its images. (No `docker compose config` here: the machine has no compose plugin.)
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from typing import Any
 
 import yaml
-from devopslib import DEVOPS, ROOT, container, deployed_documents, index
+from devopslib import (
+    DEVOPS,
+    ROOT,
+    TURNSERVER_CONF,
+    container,
+    deployed_documents,
+    index,
+    turnserver_options,
+)
 
 README = DEVOPS / "README.md"
 
@@ -99,9 +110,9 @@ def compose(name: str) -> dict[str, dict[str, dict[str, object]]]:
     return loaded
 
 
-def test_local_compose_runs_backend_frontend_and_redis() -> None:
+def test_local_compose_runs_backend_frontend_redis_and_coturn() -> None:
     services = compose("docker-compose.yml")["services"]
-    assert set(services) == {"backend", "frontend", "redis"}
+    assert set(services) == {"backend", "frontend", "redis", "coturn"}
     objects = index(deployed_documents())
     backend = services["backend"]
     assert backend["build"] == {"context": ".", "dockerfile": "devops/docker/backend.dockerfile"}
@@ -139,7 +150,7 @@ def test_local_compose_backend_environment_is_accepted() -> None:
     from videoconf.config import Settings
 
     env = {
-        name: "s" * 48 if name == "JWT_SECRET" else str(value)
+        name: "s" * 48 if name in {"JWT_SECRET", "TURN_SECRET"} else str(value)
         for name, value in compose("docker-compose.yml")["services"]["backend"][
             "environment"
         ].items()
@@ -148,6 +159,51 @@ def test_local_compose_backend_environment_is_accepted() -> None:
     assert settings.redis_url == "redis://redis:6379/0"
     assert settings.replica_address == "http://backend:8080"
     assert not settings.jwt_secret_generated and not settings.production
+    assert settings.turn_secret == "s" * 48
+    assert settings.turn_urls == (
+        "turn:127.0.0.1:3478?transport=udp",
+        "turn:127.0.0.1:3478?transport=tcp",
+    )
+
+
+def test_local_compose_coturn_uses_the_file_and_the_backends_secret() -> None:
+    """coturn in compose: devops/local/turnserver.conf, the secret from the shell (the same
+    variable as the backend's, never a value in the file), 3478 published on loopback only
+    (where the backend's TURN_URLS send the browsers), relaying only to its own address."""
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = loaded["services"]
+    coturn = services["coturn"]
+    objects = index(deployed_documents())
+    coturn_deployment = objects[("Deployment", "coturn-deployment")]
+    assert coturn["image"] == container(coturn_deployment, "coturn")["image"]
+    assert coturn["entrypoint"] == ["turnserver"]
+    command = coturn["command"]
+    assert command[:2] == ["-c", "/etc/coturn/turnserver.conf"]
+    assert "./devops/local/turnserver.conf:/etc/coturn/turnserver.conf:ro" in coturn["volumes"]
+    assert TURNSERVER_CONF.exists()
+    options = dict(arg.removeprefix("--").partition("=")[::2] for arg in command[2:])
+    assert options["static-auth-secret"].startswith("${TURN_SECRET:?")
+    backend_env = services["backend"]["environment"]
+    assert str(backend_env["TURN_SECRET"]).startswith("${TURN_SECRET:?")
+    # Its fixed address on a network of its own: where it listens, relays from, and the one
+    # private address it may relay to (relay to relay).
+    address = coturn["networks"]["turn"]["ipv4_address"]
+    assert options["listening-ip"] == options["relay-ip"] == options["allowed-peer-ip"] == address
+    assert set(options) == {"static-auth-secret", "listening-ip", "relay-ip", "allowed-peer-ip"}
+    assert not set(options) & set(turnserver_options(TURNSERVER_CONF.read_text()))
+    [subnet] = loaded["networks"]["turn"]["ipam"]["config"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet["subnet"])
+    on_its_network = [name for name, spec in services.items() if "turn" in spec.get("networks", {})]
+    assert on_its_network == ["coturn"]
+    # Published on loopback only: 3478 over UDP and TCP, where TURN_URLS point; no relay range.
+    assert sorted(coturn["ports"]) == ["127.0.0.1:3478:3478/tcp", "127.0.0.1:3478:3478/udp"]
+    for url in str(backend_env["TURN_URLS"]).split(","):
+        assert url.split("?")[0] == "turn:127.0.0.1:3478", url
+    # Locked down like the backend; the one capability the image cannot start without.
+    assert coturn["read_only"] is True
+    assert coturn["tmpfs"] == ["/var/lib/coturn"]
+    assert coturn["cap_drop"] == ["ALL"] and coturn["cap_add"] == ["NET_BIND_SERVICE"]
+    assert coturn["security_opt"] == ["no-new-privileges:true"]
 
 
 def test_compose_images_are_pinned() -> None:

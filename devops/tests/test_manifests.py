@@ -113,6 +113,7 @@ def test_built_in_kinds_validate_strictly(version: str, custom_resources: Custom
             failures.append(f"{doc['kind']}/{doc['metadata']['name']}: {path}: {exc.message}")
     assert failures == []
     assert validated == {
+        "ConfigMap",
         "Namespace",
         "ServiceAccount",
         "Role",

@@ -3,10 +3,11 @@
 A small evaluator of NetworkPolicy semantics (networking.k8s.io/v1: a pod selected by a policy
 of a direction is isolated in that direction; a flow passes when the source's egress and the
 destination's ingress both allow it; peers by podSelector, namespaceSelector, both, or
-ipBlock with except) runs every flow between a set of pods and hosts and compares the allowed
-ones with the list below. Every Deployment is modelled as two pods, so that traffic between
-replicas of one app (the backend's replicas forwarding WebSockets to each other) is a flow
-like any other, (app, app, port): allowed for the backend on 8080, refused for the rest.
+ipBlock with except; ports by number, by a port..endPort range, or all of a protocol) runs
+every flow between a set of pods and hosts and compares the allowed ones with the list below.
+Every Deployment is modelled as two pods, so that traffic between replicas of one app (the
+backend's replicas forwarding WebSockets to each other) is a flow like any other, (app, app,
+port): allowed for the backend on 8080, refused for the rest.
 
 What it cannot prove: that the cluster's CNI enforces NetworkPolicies at all (some do not),
 and how a CNI treats traffic from the node itself (kubelet probes) or from port-forwards.
@@ -66,7 +67,8 @@ def port_matches(ports: list[dict[str, Any]] | None, port: int, protocol: str) -
     if not ports:
         return True
     return any(
-        p.get("protocol", "TCP") == protocol and ("port" not in p or p["port"] == port)
+        p.get("protocol", "TCP") == protocol
+        and ("port" not in p or p["port"] <= port <= p.get("endPort", p["port"]))
         for p in ports
     )
 
@@ -149,17 +151,31 @@ def endpoints(objects: dict[tuple[str, str], dict[str, Any]]) -> list[Endpoint]:
             (("app.kubernetes.io/name", "backend"),),
             ports=((8080, "TCP"),),
         ),
+        # A browser's media port (UDP 50000) on the internet and on a private host: where
+        # coturn relays to, and where it must not.
         Endpoint(
-            "internet", None, ip="93.184.215.14", ports=((443, "TCP"), (80, "TCP"), (6379, "TCP"))
+            "internet",
+            None,
+            ip="93.184.215.14",
+            ports=((443, "TCP"), (80, "TCP"), (6379, "TCP"), (50000, "UDP")),
         ),
-        Endpoint("private-host", None, ip="10.0.0.5", ports=((443, "TCP"),)),
+        Endpoint("private-host", None, ip="10.0.0.5", ports=((443, "TCP"), (50000, "UDP"))),
         Endpoint("cloud-metadata", None, ip="169.254.169.254", ports=((80, "TCP"), (443, "TCP"))),
     ]
     return found
 
 
-# The seed's flows, the two that running them needs (DNS; Auth0's JWKS over HTTPS), and the
-# backend's replicas reaching each other (a WebSocket forwarded to its room's owner).
+# coturn (coturn.yaml): STUN/TURN on 3478 over UDP and TCP, and its UDP relay ports
+# (min-port..max-port of devops/local/turnserver.conf, which test_cross_references.py ties to
+# the Service and to this policy).
+TURN_PORTS = [(3478, "UDP"), (3478, "TCP")] + [(port, "UDP") for port in range(49152, 49252)]
+# Anyone outside the cluster may reach coturn: browsers come through its load balancer with
+# their own addresses, private ones included (the modelled hosts outside the cluster).
+OUTSIDE = ("internet", "private-host", "cloud-metadata")
+
+# The seed's flows, the two that running them needs (DNS; Auth0's JWKS over HTTPS), the
+# backend's replicas reaching each other (a WebSocket forwarded to its room's owner), and
+# TURN: browsers to coturn, coturn's relayed media to the public internet only.
 EXPECTED = {
     ("envoy", "frontend", 3000, "TCP"),
     ("envoy", "backend", 8080, "TCP"),
@@ -172,6 +188,8 @@ EXPECTED = {
     ("backend", "dns", 53, "UDP"),
     ("backend", "dns", 53, "TCP"),
     ("backend", "internet", 443, "TCP"),
+    *((host, "coturn", port, protocol) for host in OUTSIDE for port, protocol in TURN_PORTS),
+    ("coturn", "internet", 50000, "UDP"),
 }
 
 
@@ -232,3 +250,16 @@ def test_namespaces_are_selected_by_their_metadata_name(
 def test_default_deny_covers_every_pod(objects: dict[tuple[str, str], dict[str, Any]]) -> None:
     deny = objects[("NetworkPolicy", "default-deny-all")]["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_coturn_relays_to_the_internet_only_and_no_pod_reaches_it(
+    objects: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    """The second fence besides turnserver.conf's denied-peer-ip: even a relay asked for a pod,
+    the node's network or the cloud metadata service gets nowhere; and nothing in the cluster
+    talks to coturn (the backend shares a secret with it, no connection)."""
+    allowed = flows(objects)
+    assert {flow for flow in allowed if flow[0] == "coturn"} == {
+        ("coturn", "internet", 50000, "UDP")
+    }
+    assert {flow[0] for flow in allowed if flow[1] == "coturn"} == set(OUTSIDE)
