@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import resource
 import signal
 import sys
 
 from aiohttp import web
 
+from . import loadtest as load
 from . import logs
 from .api import forwarder_key, hub_key
 from .app import create_app
 from .config import ConfigError, Settings
+from .loadtest.options import add_arguments as add_load_arguments
 
 log = logging.getLogger("videoconf")
 
@@ -46,11 +49,28 @@ async def serve(settings: Settings) -> None:
     await runner.cleanup()
 
 
+def raise_file_limit() -> None:
+    """Every connection is a file descriptor: take the hard limit (Go does the same)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="videoconf", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the signaling backend (settings from the environment)")
+    loadtest = commands.add_parser(
+        "loadtest",
+        help="simulated participants against a deployment: throughput and latency",
+        description=load.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_load_arguments(loadtest)
     args = parser.parse_args(argv)
+    raise_file_limit()
+    if args.command == "loadtest":
+        raise SystemExit(load.main(args))
     try:
         settings = Settings.from_env()
     except ConfigError as exc:

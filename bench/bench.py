@@ -1,0 +1,618 @@
+"""The benchmark: the backend against PeerJS and against the ceiling of its own stack.
+
+Run it with `bench/run` (which installs what it needs). On one machine: every server is
+pinned to CPU 0 and the load generator (`videoconf loadtest`) to CPU 1 with `taskset`;
+each figure is the median of `--repeat` runs, and the references are measured in the same
+run, so the ratios compare like with like:
+
+- videoconf: `videoconf serve` (auth, validation, permissions, rate limits, metrics)
+- ceiling: `bench/ceiling.py`, a relay on the same stack (aiohttp + orjson + uvloop) with
+  no room logic
+- PeerJS: the PeerJS server (npm `peer`, pinned in bench/package.json) on Node
+- picows ceiling: `bench/ceiling_picows.py`, the same no-logic relay on another WebSocket
+  stack (picows), to show what changing the stack would buy
+
+Writes the tables to stdout and, with `--write`, to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+SERVER_CPU = "0"
+GENERATOR_CPU = "1"
+# who -> the load generator's --target (its protocol)
+TARGETS = {"videoconf": "videoconf", "ceiling": "relay", "picows": "relay", "peerjs": "peerjs"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pinned(cpu: str, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", cpu, *argv] if shutil.which("taskset") else argv
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"bench: {what} exited with {process.returncode}")
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), 0.2),
+        ):
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"bench: {what} did not listen on {port}")
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"bench: the server at {url} exited with {process.returncode}")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{url}/ready", timeout=1) as response,  # noqa: S310
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"bench: {url} never became ready")
+
+
+LOGS = Path(tempfile.mkdtemp(prefix="videoconf-bench-"))
+
+
+def start_videoconf(env: dict[str, str], port: int | None = None) -> Server:
+    port = port or free_port()
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "JWT_SECRET": SECRET,
+        "MAX_ROOMS": "20000",
+    }
+    log = (LOGS / f"videoconf-{port}.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603
+        pinned(SERVER_CPU, [str(PYTHON), "-m", "videoconf", "serve"]),
+        env={**base, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server("videoconf", port, process)
+    wait_ready(server.url, process)
+    return server
+
+
+def start_ceiling() -> Server:
+    port = free_port()
+    log = (LOGS / f"ceiling-{port}.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603
+        pinned(SERVER_CPU, [str(PYTHON), str(BENCH / "ceiling.py"), "--port", str(port)]),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, process, "bench/ceiling.py")
+    return Server("ceiling", port, process)
+
+
+def start_picows() -> Server:
+    port = free_port()
+    log = (LOGS / f"picows-{port}.log").open("wb")
+    script = str(BENCH / "ceiling_picows.py")
+    process = subprocess.Popen(  # noqa: S603
+        pinned(SERVER_CPU, [str(PYTHON), script, "--port", str(port)]),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, process, "bench/ceiling_picows.py")
+    return Server("picows", port, process)
+
+
+def start_peerjs() -> Server:
+    port = free_port()
+    peerjs = BENCH / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
+    argv = ["node", str(peerjs), "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--concurrent_limit", "100000", "--alive_timeout", "600000"]
+    log = (LOGS / f"peerjs-{port}.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603
+        pinned(SERVER_CPU, argv), stdout=log, stderr=subprocess.STDOUT
+    )
+    wait_for_port(port, process, "the PeerJS server")
+    return Server("peerjs", port, process)
+
+
+SECRET = secrets.token_urlsafe(48)
+NO_RATE_LIMIT = {"WS_RATE_LIMIT": "0"}
+
+
+@contextlib.contextmanager
+def server(name: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    started = {
+        "videoconf": lambda: start_videoconf(env or {}),
+        "ceiling": start_ceiling,
+        "picows": start_picows,
+        "peerjs": start_peerjs,
+    }[name]()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def loadtest(urls: list[str], target: str, *args: str, pids: list[int]) -> Any:
+    argv = [
+        str(PYTHON),
+        "-m",
+        "videoconf",
+        "loadtest",
+        *urls,
+        "--target",
+        TARGETS[target],
+    ]
+    argv += [*args, "--json", "--quiet"]
+    for pid in pids:
+        argv += ["--server-pid", str(pid)]
+    done = subprocess.run(  # noqa: S603
+        pinned(GENERATOR_CPU, argv), capture_output=True, timeout=900, check=False
+    )
+    if not done.stdout:
+        raise SystemExit(f"bench: loadtest failed: {done.stderr.decode()[-2000:]}")
+    report = orjson.loads(done.stdout)
+    if not report["ok"]:
+        print(
+            f"  warning: {target} run not clean: errors={report['errors']}",
+            file=sys.stderr,
+        )
+    return report
+
+
+# -- figures --------------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    section: str
+    name: str
+    unit: str
+    higher_is_better: bool
+    values: dict[str, list[float]] = field(default_factory=dict)
+    target: str = ""
+
+    def add(self, who: str, value: float | None) -> None:
+        if value is not None:
+            self.values.setdefault(who, []).append(value)
+
+    def median(self, who: str) -> float | None:
+        values = self.values.get(who)
+        return statistics.median(values) if values else None
+
+
+class Bench:
+    def __init__(self, repeat: int, duration: float, quick: bool) -> None:
+        self.repeat = repeat
+        self.duration = duration
+        self.quick = quick
+        self.figures: list[Figure] = []
+        self.notes: list[str] = []
+
+    def figure(self, section: str, name: str, unit: str, higher: bool, target: str = "") -> Figure:
+        figure = Figure(section, name, unit, higher, target=target)
+        self.figures.append(figure)
+        return figure
+
+    def say(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def repeated(self, what: str, run: Callable[[int], None]) -> None:
+        for attempt in range(self.repeat):
+            self.say(f"  {what} ({attempt + 1}/{self.repeat})")
+            run(attempt)
+
+    # -- relay ------------------------------------------------------------------------------
+
+    def relay(self, room_size: int) -> None:
+        participants = 100
+        rooms = max(1, participants // room_size)
+        section = f"Relay, rooms of {room_size}"
+        saturation = self.figure(section, "relay throughput at saturation", "msgs/s", True)
+        efficiency = self.figure(
+            section,
+            "relay messages per server CPU-second",
+            "msgs/CPU-s",
+            True,
+            "≥ 1.5× PeerJS, ≥ 0.5× ceiling",
+        )
+        server_cpu = self.figure(section, "server CPU at saturation", "cores", True)
+        generator_cpu = self.figure(section, "generator CPU at saturation", "cores", True)
+        fixed_p50 = self.figure(section, "p50 at 2,000 msgs/s", "ms", False)
+        fixed_p99 = self.figure(section, "p99 at 2,000 msgs/s", "ms", False)
+        half_p99 = self.figure(
+            section, "p99 at half its own saturation rate", "ms", False, "< 10 ms"
+        )
+        common = [
+            "-n",
+            str(participants),
+            "-r",
+            str(rooms),
+            "--mix",
+            "relay",
+            "--settle",
+            "10",
+        ]
+        for who in TARGETS:
+            with server(who, NO_RATE_LIMIT) as s:
+                for attempt in range(self.repeat):
+                    self.say(f"  {section}: {who} ({attempt + 1}/{self.repeat})")
+                    pids = [s.pid]
+                    sat = loadtest(
+                        [s.url], who, *common, "-d", str(self.duration), "--rate", "0",
+                        "--window", "8", pids=pids,
+                    )  # fmt: skip
+                    rate = sat["kinds"]["relay"]["per_second"]
+                    saturation.add(who, rate)
+                    efficiency.add(who, per_cpu_second(sat, "relay"))
+                    server_cpu.add(who, sat["cpu"]["server_utilization"])
+                    generator_cpu.add(who, sat["cpu"]["generator_utilization"])
+                    fixed = loadtest(
+                        [s.url], who, *common, "-d", str(self.duration), "--rate", "2000",
+                        pids=pids,
+                    )  # fmt: skip
+                    fixed_p50.add(who, fixed["kinds"]["relay"]["latency_ms"]["p50"])
+                    fixed_p99.add(who, fixed["kinds"]["relay"]["latency_ms"]["p99"])
+                    half = loadtest(
+                        [s.url], who, *common, "-d", str(self.duration),
+                        "--rate", str(int(rate / 2)), pids=pids,
+                    )  # fmt: skip
+                    half_p99.add(who, half["kinds"]["relay"]["latency_ms"]["p99"])
+
+    def broadcast(self, room_size: int) -> None:
+        participants = 100
+        rooms = max(1, participants // room_size)
+        section = f"Broadcast (chat), rooms of {room_size}"
+        deliveries = self.figure(section, "deliveries at saturation", "deliveries/s", True)
+        efficiency = self.figure(
+            section, "deliveries per server CPU-second", "deliveries/CPU-s", True
+        )
+        common = [
+            "-n",
+            str(participants),
+            "-r",
+            str(rooms),
+            "--mix",
+            "chat",
+            "--settle",
+            "10",
+        ]
+        for who in ("videoconf", "ceiling", "picows"):
+            with server(who, NO_RATE_LIMIT) as s:
+                for attempt in range(self.repeat):
+                    self.say(f"  {section}: {who} ({attempt + 1}/{self.repeat})")
+                    report = loadtest(
+                        [s.url], who, *common, "-d", str(self.duration), "--rate", "0",
+                        "--window", "2", pids=[s.pid],
+                    )  # fmt: skip
+                    deliveries.add(who, report["kinds"]["chat"]["per_second"])
+                    efficiency.add(who, per_cpu_second(report, "chat"))
+
+    # -- joins and memory -------------------------------------------------------------------
+
+    def joins(self, connected: int) -> None:
+        section = f"Joins with {connected:,} connected clients"
+        join_p50 = self.figure(section, "connect → room_state p50", "ms", False)
+        join_p99 = self.figure(section, "connect → room_state p99", "ms", False)
+        admit_p50 = self.figure(section, "waiting → admitted p50", "ms", False)
+        admit_p99 = self.figure(section, "waiting → admitted p99", "ms", False)
+        args = [
+            "-n",
+            str(connected),
+            "-r",
+            str(connected // 10),
+            "--idle",
+            "--churn",
+            "20",
+        ]
+        args += ["-d", str(max(self.duration, 5)), "--connect-concurrency", "32"]
+        for who in ("videoconf", "peerjs"):
+            with server(who) as s:
+                for attempt in range(self.repeat):
+                    self.say(f"  {section}: {who} ({attempt + 1}/{self.repeat})")
+                    report = loadtest([s.url], who, *args, pids=[s.pid])
+                    join = report["kinds"].get("join")
+                    if join:
+                        join_p50.add(who, join["latency_ms"]["p50"])
+                        join_p99.add(who, join["latency_ms"]["p99"])
+                    admit = report["kinds"].get("admit")
+                    if admit:
+                        admit_p50.add(who, admit["latency_ms"]["p50"])
+                        admit_p99.add(who, admit["latency_ms"]["p99"])
+
+    def memory(self, counts: list[int]) -> None:
+        section = "Memory per idle connection"
+        for count in counts:
+            figure = self.figure(
+                section,
+                f"RSS growth / connection at {count:,}",
+                "KiB",
+                False,
+                "≤ 15 KB",
+            )
+            args = [
+                "-n",
+                str(count),
+                "-r",
+                str(max(1, count // 10)),
+                "--idle",
+                "-d",
+                "1",
+            ]
+            args += ["--connect-concurrency", "32", "--join-timeout", "300"]
+            for who in TARGETS:
+                for attempt in range(self.repeat if count <= 1000 else 1):
+                    self.say(f"  {section} at {count}: {who} ({attempt + 1})")
+                    with server(who) as s:
+                        time.sleep(0.5)
+                        report = loadtest([s.url], who, *args, pids=[s.pid])
+                    memory = report["server_memory"] or {}
+                    if memory.get("connections") == count:
+                        figure.add(who, memory["kib_per_connection"])
+                    else:
+                        self.notes.append(
+                            f"{who} held {memory.get('connections')} of {count} connections"
+                        )
+
+    # -- replicas ---------------------------------------------------------------------------
+
+    def replicas(self) -> None:
+        if shutil.which("redis-server") is None:
+            self.notes.append("replicas: skipped, redis-server is not installed")
+            return
+        section = "Replicas through Redis (videoconf only)"
+        figures = {
+            n: self.figure(section, f"relay throughput, {n} replica(s)", "msgs/s", True)
+            for n in (1, 2, 3)
+        }
+        efficiency = {
+            n: self.figure(
+                section,
+                f"relay messages per CPU-second, {n} replica(s)",
+                "msgs/CPU-s",
+                True,
+            )
+            for n in (1, 2, 3)
+        }
+        redis_port = free_port()
+        redis = subprocess.Popen(  # noqa: S603
+            pinned(
+                SERVER_CPU,
+                [
+                    "redis-server",
+                    "--port",
+                    str(redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(redis_port, redis, "redis-server")
+            for n in (1, 2, 3):
+                ports = [free_port() for _ in range(n)]
+                replicas = []
+                try:
+                    for port in ports:
+                        env = {
+                            **NO_RATE_LIMIT,
+                            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                            "REPLICA_ADDRESS": f"http://127.0.0.1:{port}",
+                        }
+                        replicas.append(start_videoconf(env, port))
+                    urls = [r.url for r in replicas]
+                    for attempt in range(self.repeat):
+                        self.say(f"  {section}: {n} replica(s) ({attempt + 1}/{self.repeat})")
+                        report = loadtest(
+                            urls, "videoconf", "-n", "100", "-r", "10", "--mix", "relay",
+                            "--rate", "0", "--window", "8", "-d", str(self.duration),
+                            "--settle", "10", pids=[r.pid for r in replicas] + [redis.pid],
+                        )  # fmt: skip
+                        figures[n].add("videoconf", report["kinds"]["relay"]["per_second"])
+                        efficiency[n].add("videoconf", per_cpu_second(report, "relay"))
+                finally:
+                    for replica in replicas:
+                        replica.stop()
+        finally:
+            redis.terminate()
+            redis.wait()
+        self.notes.append(
+            "Replicas: every replica and Redis share CPU 0 (this machine has two cores), so "
+            "these figures show what forwarding between replicas and writing to Redis cost, "
+            "not how throughput grows with cores; participants are spread round-robin over "
+            "the replicas, so most connections are forwarded to their room's owner."
+        )
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def per_cpu_second(report: Any, kind: str) -> float | None:
+    """Throughput per second of server CPU: fair when the server was not the bottleneck."""
+    used = report["cpu"].get("server_utilization")
+    return report["kinds"][kind]["per_second"] / used if used else None
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit in ("msgs/s", "deliveries/s", "msgs/CPU-s", "deliveries/CPU-s"):
+        return f"{value:,.0f}"
+    if unit == "cores":
+        return f"{value:.2f}"
+    return f"{value:.2f}"
+
+
+def ratio(a: float | None, b: float | None, higher: bool) -> str:
+    if a is None or b is None or a == 0 or b == 0:
+        return "–"
+    return f"{(a / b if higher else b / a):.2f}×"
+
+
+def render(bench: Bench, command: str, started: datetime, seconds: float) -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    lines = [
+        "# Benchmark results",
+        "",
+        f"- Date: {started:%Y-%m-%d %H:%M} UTC; took {seconds / 60:.1f} min",
+        f"- Machine: {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
+        f"Python {platform.python_version()}",
+        f"- Command: `{command}`",
+        f"- Servers pinned to CPU {SERVER_CPU}, the load generator to CPU {GENERATOR_CPU} "
+        "(`taskset`); every figure is the median of "
+        f"{bench.repeat} run(s) of {bench.duration:g} s.",
+        "- Saturation, broadcast and half-saturation runs turn the per-connection rate limit "
+        "off (`WS_RATE_LIMIT=0`); the fixed-rate, join and memory runs keep the default (50/s).",
+        "- Relay messages are offers and answers of 2–6 KB and ICE candidates of ~120 bytes "
+        "in the ratio 1:1:8 (about 1 KB on average), 100 participants; saturation keeps 8 "
+        "messages in flight per participant.",
+        "- ceiling = `bench/ceiling.py`, the same stack with no room logic; picows ceiling = "
+        "`bench/ceiling_picows.py`, the same relay on picows (last column, for comparison).",
+        "- Ratios say how many times better videoconf is than the reference (above 1: better; "
+        "for latency and memory: the reference's figure divided by ours).",
+        "- Throughput per server CPU-second is the throughput divided by the CPU the server "
+        "used meanwhile (from /proc). It is the fair comparison when a server is not "
+        "saturated: the load generator is Python too and cannot always outrun a lean server, "
+        "so the raw figure of a fast reference is a lower bound. The targets are judged on it.",
+        "",
+    ]
+    section = None
+    for figure in bench.figures:
+        if figure.section != section:
+            section = figure.section
+            lines += [
+                "",
+                f"## {section}",
+                "",
+                "| Figure | videoconf | ceiling | PeerJS | vs ceiling | vs PeerJS | target "
+                "| picows ceiling |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+            ]
+        ours = figure.median("videoconf")
+        ceiling, peerjs = figure.median("ceiling"), figure.median("peerjs")
+        lines.append(
+            f"| {figure.name} ({figure.unit}) | {fmt(ours, figure.unit)} | "
+            f"{fmt(ceiling, figure.unit)} | {fmt(peerjs, figure.unit)} | "
+            f"{ratio(ours, ceiling, figure.higher_is_better)} | "
+            f"{ratio(ours, peerjs, figure.higher_is_better)} | {figure.target} | "
+            f"{fmt(figure.median('picows'), figure.unit)} |"
+        )
+    if bench.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in bench.notes]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
+    parser.add_argument("--quick", action="store_true", help="one repetition, fewer figures")
+    parser.add_argument(
+        "--only",
+        default="relay,broadcast,joins,memory,replicas",
+        help="comma-separated sections to run",
+    )
+    parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeat = 1
+    if (os.cpu_count() or 1) < 2:
+        print("bench: warning: one CPU; server and generator share it", file=sys.stderr)
+    only = set(args.only.split(","))
+    bench = Bench(args.repeat, args.duration, args.quick)
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    bench.say("Saturation, broadcast and half-saturation runs turn rate limiting off "
+              "(WS_RATE_LIMIT=0).")  # fmt: skip
+    if "relay" in only:
+        for size in (10, 50):
+            bench.relay(size)
+    if "broadcast" in only:
+        for size in (10, 50):
+            bench.broadcast(size)
+    if "joins" in only:
+        bench.joins(1000)
+    if "memory" in only:
+        bench.memory([1000] if args.quick else [1000, 5000, 10000])
+    if "replicas" in only:
+        bench.replicas()
+    command = "bench/run " + " ".join(sys.argv[1:])
+    text = render(bench, command.strip(), started, time.monotonic() - clock)
+    print(text)
+    if args.write:
+        (BENCH / "RESULTS.md").write_text(text)
+    shutil.rmtree(LOGS, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
