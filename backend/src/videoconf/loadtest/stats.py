@@ -19,10 +19,16 @@ KINDS = {
     "relay": "offer/answer/candidate, sender -> one peer",
     "chat": "chat message, sender -> every admitted member (one row per delivery)",
     "hand": "raise or lower a hand -> own room_state showing it",
-    "join": "WebSocket open -> first room_state",
-    "admit": "waiting -> admitted by the host",
+    "join": "ramp-up: WebSocket open -> first room_state",
+    "admit": "ramp-up: waiting -> admitted by the host",
+    "rejoin": "during the load (churn): WebSocket open -> first room_state",
+    "readmit": "during the load (churn): waiting -> admitted by the host",
     "media": "aiortc peer: offer sent -> ICE connected",
 }
+
+
+_UNDER_LOAD = {"join": "rejoin", "admit": "readmit"}
+_COUNTED_ON_ARRIVAL = frozenset({"join", "admit", "rejoin", "readmit", "media"})
 
 
 @dataclass(slots=True)
@@ -65,6 +71,7 @@ class Stats:
         self.counters: Counter[str] = Counter()
         self.drive_started = 0.0
         self.drive_stopped = 0.0
+        self.driving = False
         self.memory: dict[str, Any] | None = None
         self.cpu: dict[str, float | None] = {}
         self._cpu_started: tuple[float | None, float] = (None, 0.0)
@@ -81,9 +88,11 @@ class Stats:
         k.bytes += size
 
     def delivered(self, kind: str, seconds: float) -> None:
+        if self.driving and kind in _UNDER_LOAD:
+            kind = _UNDER_LOAD[kind]  # joins while everyone else is connected and busy
         k = self.kinds[kind]
         k.delivered += 1
-        if kind in ("join", "admit", "media"):
+        if kind in _COUNTED_ON_ARRIVAL:
             k.sent += 1
             k.expected += 1
         k.latency.record(seconds)
@@ -102,10 +111,12 @@ class Stats:
 
     def start_drive(self, now: float, pids: tuple[int, ...]) -> None:
         self.drive_started = now
+        self.driving = True
         self._cpu_started = (cpu_seconds(pids), own_cpu_seconds())
 
     def stop_drive(self, now: float, pids: tuple[int, ...]) -> None:
         self.drive_stopped = now
+        self.driving = False
         seconds = max(now - self.drive_started, 1e-9)
         server_before, own_before = self._cpu_started
         server_after = cpu_seconds(pids)
