@@ -136,42 +136,34 @@ def start_videoconf(env: dict[str, str], port: int | None = None) -> Server:
     return server
 
 
-def start_ceiling() -> Server:
+def start_process(name: str, argv: list[str]) -> Server:
+    """A reference server on a free port (`{port}` in argv), pinned to the server CPU."""
     port = free_port()
-    log = (LOGS / f"ceiling-{port}.log").open("wb")
+    log = (LOGS / f"{name}-{port}.log").open("wb")
     process = subprocess.Popen(  # noqa: S603
-        pinned(SERVER_CPU, [str(PYTHON), str(BENCH / "ceiling.py"), "--port", str(port)]),
+        pinned(SERVER_CPU, [arg.replace("{port}", str(port)) for arg in argv]),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    wait_for_port(port, process, "bench/ceiling.py")
-    return Server("ceiling", port, process)
+    wait_for_port(port, process, name)
+    return Server(name, port, process)
+
+
+def start_ceiling() -> Server:
+    return start_process("ceiling", [str(PYTHON), str(BENCH / "ceiling.py"), "--port", "{port}"])
 
 
 def start_picows() -> Server:
-    port = free_port()
-    log = (LOGS / f"picows-{port}.log").open("wb")
     script = str(BENCH / "ceiling_picows.py")
-    process = subprocess.Popen(  # noqa: S603
-        pinned(SERVER_CPU, [str(PYTHON), script, "--port", str(port)]),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port, process, "bench/ceiling_picows.py")
-    return Server("picows", port, process)
+    return start_process("picows", [str(PYTHON), script, "--port", "{port}"])
 
 
 def start_peerjs() -> Server:
-    port = free_port()
     peerjs = BENCH / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
-    argv = ["node", str(peerjs), "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--concurrent_limit", "100000", "--alive_timeout", "600000"]
-    log = (LOGS / f"peerjs-{port}.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603
-        pinned(SERVER_CPU, argv), stdout=log, stderr=subprocess.STDOUT
+    argv = ["node", str(peerjs), "--host", "127.0.0.1", "--port", "{port}"]
+    return start_process(
+        "peerjs", [*argv, "--concurrent_limit", "100000", "--alive_timeout", "600000"]
     )
-    wait_for_port(port, process, "the PeerJS server")
-    return Server("peerjs", port, process)
 
 
 SECRET = secrets.token_urlsafe(48)

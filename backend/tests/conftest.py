@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -174,6 +175,13 @@ class Client:
 
 
 ServerFactory = Callable[..., Awaitable[Server]]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on at 127.0.0.1 (for a server the test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def start_serve(

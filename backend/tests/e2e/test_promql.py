@@ -13,7 +13,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import IO, Any
 
 import aiohttp
 import pytest
-from conftest import Client, Server, ServerFactory
+from conftest import Client, Server, ServerFactory, free_port
 
 WAIT = 15.0  # every wait is bounded
 SCRAPE_INTERVAL = "1s"
@@ -46,13 +45,6 @@ SUCCESS_RATE = (
 
 # Client events the session below sends (each one succeeds, so each one is timed).
 EXERCISED = {"accept_waiting", "add_chat", "raise_hand", "connection_state"}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def prometheus_binary() -> str:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
-from conftest import Client, Server, start_serve
+from conftest import Client, Server, free_port, start_serve
 
 from videoconf.auth import Authenticator
 from videoconf.config import Settings
@@ -19,12 +18,6 @@ from videoconf.config import Settings
 SECRET = "ticket-test-secret-" + "t" * 32
 
 Restartable = Callable[[], Awaitable[None]]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ serve` process), the no-logic relay of the benchmark, and the PeerJS server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import start_serve
+from conftest import free_port, start_serve
 
 ROOT = Path(__file__).resolve().parents[3]
 PEERJS = ROOT / "bench" / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
@@ -29,12 +29,6 @@ REPORT_KEYS = {
     "churn_per_second", "started_at", "drive_seconds", "operations", "kinds", "counters",
     "errors", "server_memory", "cpu", "generator_pid", "ok",
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def loadtest(*args: str) -> tuple[int, dict[str, Any], str]:
@@ -207,21 +201,28 @@ async def test_idle_connections_and_the_servers_memory_per_connection(
     assert "relay" not in report["kinds"]
 
 
-@pytest.mark.parametrize("script", ["ceiling.py", "ceiling_picows.py"])
-async def test_the_benchmarks_no_logic_relays(script: str) -> None:
+@contextlib.asynccontextmanager
+async def reference(*argv: str) -> AsyncIterator[str]:
+    """One of the benchmark's reference servers on a free port (`{port}` in argv)."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "bench" / script), "--port", str(port)
+        *(arg.replace("{port}", str(port)) for arg in argv), stdout=asyncio.subprocess.DEVNULL
     )
     try:
         await listening(port, process)
-        code, report, _ = await loadtest(
-            f"http://127.0.0.1:{port}", "--target", "relay", "-n", "8", "-r", "2", "-d", "1",
-            "--mix", "relay=3,chat=1", "-q",
-        )  # fmt: skip
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         await process.wait()
+
+
+@pytest.mark.parametrize("script", ["ceiling.py", "ceiling_picows.py"])
+async def test_the_benchmarks_no_logic_relays(script: str) -> None:
+    async with reference(sys.executable, str(ROOT / "bench" / script), "--port", "{port}") as url:
+        code, report, _ = await loadtest(
+            url, "--target", "relay", "-n", "8", "-r", "2", "-d", "1", "--mix", "relay=3,chat=1",
+            "-q",
+        )  # fmt: skip
     clean(report)
     assert code == 0
     assert report["kinds"]["chat"]["expected"] == 4 * report["kinds"]["chat"]["sent"]
@@ -233,20 +234,10 @@ async def test_the_peerjs_server() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail("the PeerJS server is not installed (make installs bench/node_modules)")
         pytest.skip("the PeerJS server is not installed: cd bench && npm ci")
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        node, str(PEERJS), "--host", "127.0.0.1", "--port", str(port),
-        stdout=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        await listening(port, process)
+    async with reference(node, str(PEERJS), "--host", "127.0.0.1", "--port", "{port}") as url:
         code, report, _ = await loadtest(
-            f"http://127.0.0.1:{port}", "--target", "peerjs", "-n", "8", "-r", "2", "-d", "1",
-            "--churn", "2", "-q",
-        )  # fmt: skip
-    finally:
-        process.terminate()
-        await process.wait()
+            url, "--target", "peerjs", "-n", "8", "-r", "2", "-d", "1", "--churn", "2", "-q"
+        )
     clean(report)
     assert code == 0
     assert report["kinds"]["relay"]["delivered"] > 0

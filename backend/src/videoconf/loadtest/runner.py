@@ -385,18 +385,23 @@ class Run:
 
     # -- what arrives -----------------------------------------------------------------------
 
+    def _decode(self, data: bytes) -> tuple[str, dict[str, Any]] | None:
+        try:
+            return self.adapter.decode(data)
+        except (ValueError, KeyError, TypeError):
+            self.stats.error("undecodable message")
+            return None
+
     def _receiver(self, member: Member) -> Callable[[bytes], None]:
-        decode = self.adapter.decode
         if member.media:
             return self._media_receiver(member)
 
         def on_text(data: bytes) -> None:
             now = self.clock()
-            try:
-                event, payload = decode(data)
-            except (ValueError, KeyError, TypeError):
-                self.stats.error("undecodable message")
+            message = self._decode(data)
+            if message is None:
                 return
+            event, payload = message
             if event in RELAY_EVENTS:
                 self._relay_arrived(member, event, payload, now)
             elif event == "add_chat":
@@ -426,15 +431,13 @@ class Run:
 
     def _media_receiver(self, member: Member) -> Callable[[bytes], None]:
         """A media peer's messages: its call's signaling goes to its peer connection."""
-        decode = self.adapter.decode
 
         def on_text(data: bytes) -> None:
             now = self.clock()
-            try:
-                event, payload = decode(data)
-            except (ValueError, KeyError, TypeError):
-                self.stats.error("undecodable message")
+            message = self._decode(data)
+            if message is None:
                 return
+            event, payload = message
             if event in RELAY_EVENTS:
                 peer = self.media_peers.get(member.index)
                 if peer is not None:
