@@ -22,6 +22,8 @@ MANIFESTS="devops/kubernetes"
 NAMESPACE="social-media"
 GATEWAY="social-media-gateway"
 TLS_SECRET="social-media-tls"
+# TURN over TLS (coturn.yaml mounts it, optionally): a certificate for the TURN host name.
+TURN_TLS_SECRET="social-media-turn-tls"
 
 KUBECTL_CONTEXT="${KUBECTL_CONTEXT:-}"
 DRY_RUN="${DRY_RUN:-false}"
@@ -200,6 +202,11 @@ ensure_secrets() {
   if ! k_has -n "$NAMESPACE" get secret "$TLS_SECRET"; then
     warn "Secret $TLS_SECRET is missing: the HTTPS (443) and WebSocket (8080) listeners stay unprogrammed until you create it:"
     warn "  kubectl create secret tls $TLS_SECRET --cert=path/to/tls.crt --key=path/to/tls.key -n $NAMESPACE"
+  fi
+  if ! k_has -n "$NAMESPACE" get secret "$TURN_TLS_SECRET"; then
+    warn "Secret $TURN_TLS_SECRET is missing: coturn runs without TURN over TLS (turns:, port 443) until you create it, with a certificate for the TURN host name, and restart coturn:"
+    warn "  kubectl create secret tls $TURN_TLS_SECRET --cert=path/to/turn.crt --key=path/to/turn.key -n $NAMESPACE"
+    warn "  kubectl -n $NAMESPACE rollout restart deployment/coturn-deployment"
   fi
 }
 

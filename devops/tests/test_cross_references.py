@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from devopslib import (
+    DEVOPS,
     NAMESPACE,
     TURNSERVER_CONF,
     container,
@@ -371,7 +372,7 @@ def test_pods_meet_the_restricted_pod_security_standard(objects: Objects, name: 
         "backend-deployment": {"/tmp"},
         "frontend-deployment": {"/tmp", "/app/.next/cache"},
         "redis-deployment": {"/data"},
-        "coturn-deployment": {"/var/lib/coturn", "/etc/coturn"},
+        "coturn-deployment": {"/var/lib/coturn", "/etc/coturn", "/etc/coturn-tls"},
     }
     # The one capability the restricted standard lets a pod add, and only where the image
     # needs it to start at all (coturn.yaml, checkov.io/skip3).
@@ -480,9 +481,9 @@ def test_backend_accepts_its_production_environment(objects: Objects) -> None:
     assert settings.replica_address == f"http://{POD_IP}:8080"
     assert settings.lease_seconds == 5.0
     assert not settings.jwt_secret_generated
-    # Calls across NATs: STUN and TURN (UDP and TCP) on coturn, credentials from TURN_SECRET.
+    # Calls across NATs: STUN and TURN (UDP, TCP, TLS) on coturn, credentials from TURN_SECRET.
     assert settings.turn_secret == "s" * 48
-    assert len(settings.turn_urls) == 2 and len(settings.stun_urls) == 1
+    assert len(settings.turn_urls) == 3 and len(settings.stun_urls) == 1
 
 
 def test_the_seeds_names(objects: Objects) -> None:
@@ -521,14 +522,35 @@ def test_no_sidecars(objects: Objects) -> None:
 # -- coturn -------------------------------------------------------------------------------
 
 
+# The certificate of TURN over TLS: a kubernetes.io/tls Secret of its own (the Gateway's
+# social-media-tls names the web app's host, not turn.<host>), which deploy.sh warns about.
+TURN_TLS_SECRET = "social-media-turn-tls"
+TURN_TLS_DIR = "/etc/coturn-tls"
+# The Service's port for TURN over TLS: 443, which the strictest firewalls let out (coturn's
+# own address, so the Gateway's 443 is not in the way); it leads to tls-listening-port.
+TURNS_PUBLISHED_PORT = 443
+
+
 def relay_range() -> range:
     options = turnserver_options(TURNSERVER_CONF.read_text())
     return range(int(options["min-port"][0]), int(options["max-port"][0]) + 1)
 
 
+def tls_port() -> int:
+    return int(turnserver_options(TURNSERVER_CONF.read_text())["tls-listening-port"][0])
+
+
 def turn_ports() -> set[tuple[int, str]]:
-    """What coturn listens on: STUN/TURN on 3478 (UDP and TCP), and its UDP relay range."""
-    return {(3478, "UDP"), (3478, "TCP")} | {(port, "UDP") for port in relay_range()}
+    """What coturn listens on: STUN/TURN on 3478 (UDP and TCP), TURN over TLS on its
+    tls-listening-port (5349), and its UDP relay range."""
+    return {(3478, "UDP"), (3478, "TCP"), (tls_port(), "TCP")} | {
+        (port, "UDP") for port in relay_range()
+    }
+
+
+def published_ports() -> set[tuple[int, str]]:
+    """What coturn-service publishes: the same, with TURN over TLS on 443 instead."""
+    return turn_ports() - {(tls_port(), "TCP")} | {(TURNS_PUBLISHED_PORT, "TCP")}
 
 
 def test_coturn_runs_the_compose_file_with_the_backends_secret(objects: Objects) -> None:
@@ -557,8 +579,33 @@ def test_coturn_runs_the_compose_file_with_the_backends_secret(objects: Objects)
     # The command line adds what differs per place; it never overrides the file silently.
     options = turnserver_options(TURNSERVER_CONF.read_text())
     given = {arg.removeprefix("--").partition("=")[0] for arg in coturn["args"][2:]}
-    assert given == {"static-auth-secret", "listening-ip", "relay-ip", "external-ip"}
+    assert given == {
+        "static-auth-secret",
+        "listening-ip",
+        "relay-ip",
+        "external-ip",
+        "cert",
+        "pkey",
+    }
     assert not given & set(options)
+    # TLS is on in the file (no no-tls), with its certificate and key from the Secret, mounted
+    # read-only; optional, so that coturn starts (without TLS) before the Secret exists.
+    assert "no-tls" not in options
+    assert f"--cert={TURN_TLS_DIR}/tls.crt" in coturn["args"]
+    assert f"--pkey={TURN_TLS_DIR}/tls.key" in coturn["args"]
+    [mount] = [m for m in coturn["volumeMounts"] if m["mountPath"] == TURN_TLS_DIR]
+    assert mount["readOnly"] is True
+    [volume] = [v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == TURN_TLS_SECRET
+    assert volume["secret"]["optional"] is True
+    # Readable by the owner (root) and coturn's group (fsGroup) only: 0440.
+    assert volume["secret"]["defaultMode"] == 0o440
+    assert (
+        pod_spec(deployment)["securityContext"]["fsGroup"]
+        == (pod_spec(deployment)["securityContext"]["runAsGroup"])
+    )
+    # deploy.sh warns about the same Secret when it is missing.
+    assert f'TURN_TLS_SECRET="{TURN_TLS_SECRET}"' in (DEVOPS / "deploy.sh").read_text()
     # The database and pid file of the file are on the pod's writable volume.
     writable = {m["mountPath"] for m in coturn["volumeMounts"] if not m.get("readOnly")}
     for name in ("userdb", "pidfile"):
@@ -570,7 +617,7 @@ def test_coturn_service_publishes_exactly_the_turn_and_relay_ports(objects: Obje
     assert service["type"] == "LoadBalancer"
     assert service["externalTrafficPolicy"] == "Local", "TURN permissions need client addresses"
     published = {(p["port"], p["protocol"]) for p in service["ports"]}
-    assert published == turn_ports()
+    assert published == published_ports()
     assert len(service["ports"]) == len(published)
     deployment = objects[("Deployment", "coturn-deployment")]
     declared = {
@@ -581,8 +628,12 @@ def test_coturn_service_publishes_exactly_the_turn_and_relay_ports(objects: Obje
         p["name"]: (p["containerPort"], p["protocol"])
         for p in container(deployment, "coturn")["ports"]
     }
+    # Each port leads to the same port of the pod, except TURN over TLS: 443 to 5349.
     for port in service["ports"]:
-        assert named[port["targetPort"]] == (port["port"], port["protocol"]), port
+        if port["port"] == TURNS_PUBLISHED_PORT:
+            assert named[port["targetPort"]] == (tls_port(), "TCP"), port
+        else:
+            assert named[port["targetPort"]] == (port["port"], port["protocol"]), port
     # The NetworkPolicy lets in exactly those ports, from anywhere.
     policy = objects[("NetworkPolicy", "coturn-network-policy")]["spec"]
     [rule] = policy["ingress"]
@@ -615,17 +666,21 @@ def test_backend_ice_urls_lead_to_coturns_service(objects: Objects) -> None:
     published = {
         (p["port"], p["protocol"]) for p in objects[("Service", "coturn-service")]["spec"]["ports"]
     }
-    urls = env["TURN_URLS"].split(",") + env["STUN_URLS"].split(",")
+    # Comma-separated; the backend trims the spaces the folded YAML leaves after the commas.
+    urls = [url.strip() for url in env["TURN_URLS"].split(",") + env["STUN_URLS"].split(",")]
     transports = set()
     for url in urls:
         scheme, _, rest = url.partition(":")
         address, _, query = rest.partition("?")
         host, _, port = address.rpartition(":")
         transport = (query.removeprefix("transport=") or "udp").upper()
-        assert scheme in {"turn", "stun"}, url
+        assert scheme in {"turn", "turns", "stun"}, url
         # A name under the site's own domain (one domain to change, README "Custom Domains").
         assert host == f"turn.{urlsplit(env['ALLOWED_ORIGINS']).hostname}", url
         assert (int(port), transport) in published, url
+        # turns: only where the Service leads to coturn's TLS listener, and TLS nowhere else.
+        assert (scheme == "turns") == (int(port) == TURNS_PUBLISHED_PORT), url
         transports.add((scheme, transport))
-    # TURN over UDP and over TCP (for networks that block UDP); no turns: without a certificate.
-    assert transports == {("turn", "UDP"), ("turn", "TCP"), ("stun", "UDP")}
+    # TURN over UDP, over TCP (for networks that block UDP) and over TLS on 443 (for networks
+    # that let only TLS out).
+    assert transports == {("turn", "UDP"), ("turn", "TCP"), ("turns", "TCP"), ("stun", "UDP")}

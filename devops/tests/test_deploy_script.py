@@ -301,7 +301,8 @@ def test_deploy_applies_in_order_waits_between_and_creates_missing_secrets(fakes
         fakes,
         "deploy",
         KUBECTL_CONTEXT="my-cluster",
-        FAKE_MISSING="secret/backend-secrets secret/redis-secrets secret/social-media-tls",
+        FAKE_MISSING="secret/backend-secrets secret/redis-secrets secret/social-media-tls"
+        " secret/social-media-turn-tls",
     )
     assert run.code == 0, run.err
     assert applied_files(run) == DEPLOYMENT_ORDER
@@ -345,6 +346,11 @@ def test_deploy_applies_in_order_waits_between_and_creates_missing_secrets(fakes
         assert value not in run.out + run.err
     assert not [c for c in run.calls if "patch" in c["argv"]]
     assert "social-media-tls is missing" in run.err
+    # The TURN certificate (coturn.yaml's optional volume): how to create it, and that coturn
+    # reads it only when it starts.
+    assert "social-media-turn-tls is missing" in run.err
+    assert "kubectl create secret tls social-media-turn-tls " in run.err
+    assert "rollout restart deployment/coturn-deployment" in run.err
     assert run.calls.index(secrets[0]) > run.calls.index(run.applies()[0])
     assert "Deployed." in run.out
 
@@ -355,6 +361,7 @@ def test_deploy_leaves_existing_secrets_alone_and_uses_given_auth0_settings(fake
     assert not [c for c in run.calls if "create" in c["argv"]]
     assert "backend-secrets exists" in run.out
     assert not [c for c in run.calls if "patch" in c["argv"]]
+    assert "is missing" not in run.err, "both TLS Secrets exist"
     run = deploy_sh(
         fakes,
         "deploy",

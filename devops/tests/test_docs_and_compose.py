@@ -92,6 +92,7 @@ def test_readme_has_no_go_left_and_keeps_the_seeds_words() -> None:
         "+2 pods per 30s",
         "-1 pod per 5min",
         "social-media-tls",
+        "social-media-turn-tls",
         "social-media-gateway",
         "social-media-backend-sa",
         "kubectl logs -n social-media deployment/backend-deployment -c backend",
@@ -189,7 +190,15 @@ def test_local_compose_coturn_uses_the_file_and_the_backends_secret() -> None:
     # private address it may relay to (relay to relay).
     address = coturn["networks"]["turn"]["ipv4_address"]
     assert options["listening-ip"] == options["relay-ip"] == options["allowed-peer-ip"] == address
-    assert set(options) == {"static-auth-secret", "listening-ip", "relay-ip", "allowed-peer-ip"}
+    # No TURN over TLS locally (no certificate): TLS is on in the file, off on this command line.
+    assert options["no-tls"] == ""
+    assert set(options) == {
+        "static-auth-secret",
+        "listening-ip",
+        "relay-ip",
+        "allowed-peer-ip",
+        "no-tls",
+    }
     assert not set(options) & set(turnserver_options(TURNSERVER_CONF.read_text()))
     [subnet] = loaded["networks"]["turn"]["ipam"]["config"]
     assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet["subnet"])

@@ -165,10 +165,13 @@ def endpoints(objects: dict[tuple[str, str], dict[str, Any]]) -> list[Endpoint]:
     return found
 
 
-# coturn (coturn.yaml): STUN/TURN on 3478 over UDP and TCP, and its UDP relay ports
-# (min-port..max-port of devops/local/turnserver.conf, which test_cross_references.py ties to
-# the Service and to this policy).
-TURN_PORTS = [(3478, "UDP"), (3478, "TCP")] + [(port, "UDP") for port in range(49152, 49252)]
+# coturn (coturn.yaml): STUN/TURN on 3478 over UDP and TCP, TURN over TLS on 5349 (the pod's
+# port; its Service publishes it on 443), and its UDP relay ports (min-port..max-port of
+# devops/local/turnserver.conf, which test_cross_references.py ties to the Service and to this
+# policy).
+TURN_PORTS = [(3478, "UDP"), (3478, "TCP"), (5349, "TCP")] + [
+    (port, "UDP") for port in range(49152, 49252)
+]
 # Anyone outside the cluster may reach coturn: browsers come through its load balancer with
 # their own addresses, private ones included (the modelled hosts outside the cluster).
 OUTSIDE = ("internet", "private-host", "cloud-metadata")

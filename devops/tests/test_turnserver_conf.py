@@ -7,6 +7,16 @@ pod's or the compose network's, the secret, a private database and pid file. The
 - credentials the backend mints (`videoconf.turn`, from settings built as in production) allocate
   a relay over UDP and over TCP, in the relay range given, and `turnutils_uclient` relays data
   through two allocations with them; a wrong credential and an expired username are refused;
+- the same over TLS, as the cluster serves `turns:` (the file's TLS listener with --cert and
+  --pkey, here a throw-away self-signed certificate the test makes for the TURN host name and
+  127.0.0.1, as the Secret social-media-turn-tls would hold): the listener presents that
+  certificate (checked as a browser would, against the TURN host name), the backend's
+  credentials allocate a relay through it and `turnutils_uclient -t -S` relays data through it,
+  a wrong credential and an expired username are refused, a client offering only TLS 1.1 or
+  1.0 is refused, and SIGUSR2 makes coturn present a renewed certificate while an allocation
+  stays; without the certificate (the Secret not created yet: its optional volume is empty)
+  coturn still starts and serves UDP and TCP, without TLS, saying why; compose's --no-tls
+  leaves UDP and TCP alone;
 - asking for a permission towards any address of the private, loopback, link-local (cloud
   metadata), shared, documentation and IPv6 special ranges is refused with 403, while a public
   address and the relay's own address (relay to relay) are allowed. A permission only installs
@@ -25,19 +35,25 @@ that address and a documentation address as the public one; since 127.0.0.1 is l
 which coturn refuses apart from the file's ranges, the test adds --allow-loopback-peers:
 127.0.0.2 and ::1 stay refused, by the file's own denied-peer-ip lines.
 
-What it cannot prove: the coturn/coturn image itself (this is Debian's 4.6.1, the image is
-4.6.2: same options), the load balancer, and clients on other machines.
+What it cannot prove: the coturn/coturn image itself (this is Debian's 4.6.1 with Debian's
+OpenSSL, the image is 4.6.2: same options), the load balancer (its 443 to the pod's 5349), a
+real certificate from a public CA, browsers (their TURN over TLS, their certificate checks),
+TLS-inspecting firewalls, and clients on other machines.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import importlib.util
 import ipaddress
+import signal
 import socket
+import ssl
 import struct
 import sys
 import time
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +63,10 @@ from typing import Any
 import pytest
 from aioice import stun
 from aioice.turn import TurnClientTcpProtocol, TurnClientUdpProtocol
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from devopslib import ROOT, TURNSERVER_CONF, need_program, turnserver_options
 from videoconf.config import Settings
 from videoconf.turn import ice_servers, turn_credential, turn_username
@@ -55,6 +75,8 @@ WAIT = 20.0
 SECRET = "devops-turnserver-conf-" + "t" * 32
 RELAY_PORTS = 12
 UDP_TRANSPORT = 0x11000000  # REQUESTED-TRANSPORT: UDP (17)
+# The TURN host name of the manifests' TURN_URLS, which the certificate names.
+TURN_HOST = "turn.social-media.example.com"
 IPV6_FAMILY = 0x02  # REQUESTED-ADDRESS-FAMILY (RFC 6156)
 
 
@@ -125,6 +147,11 @@ PLACES = {
     "cluster": [f"--external-ip={EXTERNAL_IP}/127.0.0.1"],
     "compose": ["--allowed-peer-ip=127.0.0.1"],
 }
+# How each place runs TLS: the cluster with the certificate of the Secret social-media-turn-tls
+# (here a throw-away one, mounted where coturn.yaml mounts it: tls.crt and tls.key in a
+# directory), compose with none (--no-tls, docker-compose.yml). "cluster-before-secret": the
+# cluster before the Secret exists, its optional volume an empty directory.
+TLS_PLACES = ("cluster", "compose", "cluster-before-secret")
 # The unspecified addresses, which coturn refuses by itself (no range of the file may start
 # there: coturn would read it as "any address").
 UNSPECIFIED = {4: "0.0.0.0", 6: "::"}
@@ -155,7 +182,6 @@ def test_the_file_holds_the_settings_that_make_it_safe() -> None:
         "no-cli",
         "no-tcp-relay",
         "no-multicast-peers",
-        "no-tls",
         "no-dtls",
         "no-software-attribute",
         "no-rfc5780",
@@ -163,6 +189,8 @@ def test_the_file_holds_the_settings_that_make_it_safe() -> None:
     ):
         assert options.get(flag) == [""], flag
     assert options["listening-port"] == ["3478"]
+    # TURN over TLS on 5349 (the Service publishes it on 443); its certificate per place.
+    assert options["tls-listening-port"] == ["5349"]
     assert options["realm"] and options["stale-nonce"] == ["600"]
     first, last = int(options["min-port"][0]), int(options["max-port"][0])
     assert 1024 < first <= last <= 65535 and last - first + 1 <= 200, "a bounded relay range"
@@ -180,8 +208,9 @@ def test_the_file_holds_the_settings_that_make_it_safe() -> None:
         "prometheus",
     ):
         assert forbidden not in options, forbidden
-    # What differs where it runs is not here either.
-    for per_place in ("listening-ip", "relay-ip", "external-ip"):
+    # What differs where it runs is not here either: addresses, and TLS (the cluster's
+    # certificate, compose's --no-tls).
+    for per_place in ("listening-ip", "relay-ip", "external-ip", "cert", "pkey", "no-tls"):
         assert per_place not in options, per_place
     assert options["log-file"] == ["stdout"]
 
@@ -213,6 +242,48 @@ def loopback_ipv6() -> bool:
     return True
 
 
+def write_certificate(directory: Path) -> Path:
+    """A throw-away self-signed certificate for the TURN host name and 127.0.0.1, and its key,
+    as `kubectl create secret tls` puts them in the Secret's volume: tls.crt and tls.key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, TURN_HOST)])
+    now = datetime.datetime.now(datetime.UTC)
+    names = [x509.DNSName(TURN_HOST), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        # Its own trust anchor: the clients here trust exactly this certificate.
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir()
+    path = directory / "tls.crt"
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (directory / "tls.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (directory / "tls.key").chmod(0o600)
+    return path
+
+
+def tls_context(certificate: Path) -> ssl.SSLContext:
+    """A client's TLS: the certificate chain and the host name are checked, against the one
+    certificate this test trusts."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(certificate)
+    return context
+
+
 @dataclass
 class TurnServer:
     port: int
@@ -220,18 +291,35 @@ class TurnServer:
     relay_address: str  # what clients get as their relay address (IPv4)
     ipv6: bool
     process: asyncio.subprocess.Process
+    tls_port: int | None = None  # TURN over TLS, None where TLS is off (compose)
+    certificate: Path | None = None  # what it presents there (None: no certificate)
     output: bytes = b""
 
 
 @pytest.fixture
 async def turnserver(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[TurnServer]:
     """Debian's turnserver with the file, as in the cluster (or, with the parameter
-    "compose", as in docker-compose.yml), on loopback and free ports."""
+    "compose", as in docker-compose.yml; "cluster-before-secret", as in the cluster without
+    its TLS Secret), on loopback and free ports."""
     place = getattr(request, "param", "cluster")
+    assert place in TLS_PLACES, place
     binary = need_program("turnserver", "apt-get install coturn")
     port, relays = helpers.free_port(), helpers.free_udp_range(RELAY_PORTS)
     ipv6 = loopback_ipv6()
     addresses = ["127.0.0.1", "::1"] if ipv6 else ["127.0.0.1"]
+    tls_port, certificate, tls = None, None, ["--no-tls"]
+    if place != "compose":
+        tls_port, mounted = helpers.free_port(), tmp_path / "coturn-tls"
+        if place == "cluster":
+            certificate = write_certificate(mounted)
+        else:
+            mounted.mkdir()  # the optional Secret volume, empty
+        tls = [
+            f"--tls-listening-port={tls_port}",
+            f"--cert={mounted / 'tls.crt'}",
+            f"--pkey={mounted / 'tls.key'}",
+        ]
+    relay_place = "compose" if place == "compose" else "cluster"
     process = await asyncio.create_subprocess_exec(
         binary,
         "-c",
@@ -242,8 +330,9 @@ async def turnserver(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIte
         f"--min-port={relays}",
         f"--max-port={relays + RELAY_PORTS - 1}",
         f"--static-auth-secret={SECRET}",
+        *tls,
         # The relay's own address, and loopback for it (see the top of this file).
-        *PLACES[place],
+        *PLACES[relay_place],
         "--allow-loopback-peers",
         f"--userdb={tmp_path / 'turndb'}",
         f"--pidfile={tmp_path / 'turnserver.pid'}",
@@ -252,8 +341,11 @@ async def turnserver(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIte
         stderr=asyncio.subprocess.STDOUT,
         cwd=tmp_path,
     )
-    relay_address = EXTERNAL_IP if place == "cluster" else "127.0.0.1"
-    server = TurnServer(port, range(relays, relays + RELAY_PORTS), relay_address, ipv6, process)
+    relay_address = EXTERNAL_IP if relay_place == "cluster" else "127.0.0.1"
+    relay_ports = range(relays, relays + RELAY_PORTS)
+    server = TurnServer(
+        port, relay_ports, relay_address, ipv6, process, tls_port=tls_port, certificate=certificate
+    )
     try:
         deadline = time.monotonic() + WAIT
         while not await helpers.answers_stun(port):
@@ -263,16 +355,22 @@ async def turnserver(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIte
             await asyncio.sleep(0.1)
         yield server
     finally:
-        server.output = await helpers.stop(process)
+        # Added to: a test may have stopped it already, to read what it said.
+        server.output += await helpers.stop(process)
     assert SECRET.encode() not in server.output, "the TURN secret must never be logged"
 
 
 def backend_credentials(server: TurnServer) -> dict[str, Any]:
     """A signed-in participant's TURN entry, as the backend builds it from its environment."""
+    urls = [
+        f"turn:127.0.0.1:{server.port}?transport=udp",
+        f"turn:127.0.0.1:{server.port}?transport=tcp",
+    ]
+    if server.tls_port is not None:
+        urls.append(f"turns:127.0.0.1:{server.tls_port}?transport=tcp")
     settings = Settings.from_env(
         {
-            "TURN_URLS": f"turn:127.0.0.1:{server.port}?transport=udp,"
-            f"turn:127.0.0.1:{server.port}?transport=tcp",
+            "TURN_URLS": ",".join(urls),
             "TURN_SECRET": SECRET,
             "TURN_TTL": "600",
         }
@@ -356,7 +454,19 @@ async def clients() -> AsyncIterator[Any]:
         address = (host, server.port)
         options = {"username": username, "password": password, "lifetime": 60}
         options["channel_refresh_time"] = 500
-        if transport == "tcp":
+        if transport == "tls":
+            # turns: the TLS listener, its certificate checked against the TURN host name.
+            assert server.tls_port is not None and server.certificate is not None
+            address = (host, server.tls_port)
+            inner, protocol = await loop.create_connection(
+                lambda: TurnClientTcpProtocol(address, **options),
+                host=host,
+                port=server.tls_port,
+                ssl=tls_context(server.certificate),
+                server_hostname=TURN_HOST,
+                ssl_handshake_timeout=WAIT,
+            )
+        elif transport == "tcp":
             inner, protocol = await loop.create_connection(
                 lambda: TurnClientTcpProtocol(address, **options), host=host, port=server.port
             )
@@ -404,7 +514,174 @@ async def test_backend_credentials_allocate_relays_and_others_are_refused(
     helpers.assert_refused(await helpers.uclient(turnserver.port, username, wrong))
 
 
-@pytest.mark.parametrize("turnserver", list(PLACES), indirect=True)
+# What turnutils_uclient prints once its TLS handshake is done. coturn's TLS port also takes
+# plain TCP (it tells them apart), so a relay through it alone does not show TLS was used.
+UCLIENT_TLS_DONE = "client session connected with cipher"
+
+
+async def uclient_tls(server: TurnServer, username: str, password: str) -> Any:
+    """turnutils_uclient over TLS (-t: TCP to the server, -S: TLS), otherwise as the backend
+    tests' helpers.uclient: two allocations (-y), one message from one relay to the other. It
+    does not check the server's certificate (its -E does not make it fail on a wrong one):
+    tls_handshake and aioice's client here do."""
+    assert server.tls_port is not None
+    binary = need_program("turnutils_uclient", "apt-get install coturn")
+    process = await asyncio.create_subprocess_exec(
+        binary,
+        "-t",
+        "-S",
+        "-y",
+        "-n",
+        "1",
+        "-m",
+        "1",
+        "-l",
+        "100",
+        "-u",
+        username,
+        "-w",
+        password,
+        "-p",
+        str(server.tls_port),
+        "127.0.0.1",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), helpers.UCLIENT_WAIT)
+    except TimeoutError:
+        return helpers.Outcome(None, (await helpers.stop(process)).decode(errors="replace"))
+    return helpers.Outcome(process.returncode, out.decode(errors="replace"))
+
+
+async def tls_handshake(
+    port: int, certificate: Path | None, maximum: ssl.TLSVersion | None = None
+) -> str:
+    """The TLS version a client checking `certificate` and the TURN host name negotiates with
+    127.0.0.1:port (with None: any certificate, whether TLS answers at all); raises when no
+    TLS answers there. With `maximum`, the client offers versions up to that one only, old
+    ones included (its own OpenSSL would not offer TLS 1.0 or 1.1 otherwise)."""
+    if certificate is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = tls_context(certificate)
+    if maximum is not None:
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with warnings.catch_warnings():  # Python deprecates naming them; that is the point
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = maximum
+    _, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname=TURN_HOST), 5
+    )
+    try:
+        version = writer.get_extra_info("ssl_object").version()
+        assert isinstance(version, str)
+        return version
+    finally:
+        writer.close()
+
+
+async def test_turns_relays_with_the_backend_credentials_and_refuses_others(
+    turnserver: TurnServer, clients: Any
+) -> None:
+    """TURN over TLS, as the cluster serves turns: (the Service's 443 is coturn's
+    tls-listening-port, here a free port)."""
+    assert turnserver.tls_port is not None and turnserver.certificate is not None
+    turn = backend_credentials(turnserver)
+    assert turn["urls"][-1] == f"turns:127.0.0.1:{turnserver.tls_port}?transport=tcp"
+    username, password = turn["username"], turn["credential"]
+    # The listener presents the mounted certificate, valid for the TURN host name (the client
+    # checks both), over TLS 1.2 or newer; a client offering only TLS 1.1 or 1.0 is refused by
+    # the server: an alert from it, not a local error of the client (turnserver.conf says why
+    # no switch of coturn's does this).
+    # (Debian's 4.6.1 tops out at TLS 1.2; newer builds negotiate 1.3.)
+    best = await tls_handshake(turnserver.tls_port, turnserver.certificate)
+    assert best in {"TLSv1.2", "TLSv1.3"}, best
+    tls12 = ssl.TLSVersion.TLSv1_2
+    assert await tls_handshake(turnserver.tls_port, turnserver.certificate, tls12) == "TLSv1.2"
+    for old in (ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1):
+        with pytest.raises(ssl.SSLError) as refused:
+            await tls_handshake(turnserver.tls_port, turnserver.certificate, old)
+        assert str(refused.value.reason).startswith("TLSV1_ALERT_"), (old, refused.value)
+    client = await clients(turnserver, username, password, "tls")
+    assert await client.allocate() is None
+    # A UDP relay, as over UDP and TCP: TLS is only the way from the browser to coturn.
+    assert client.relayed[0] == turnserver.relay_address == EXTERNAL_IP
+    assert client.relayed[1] in turnserver.relay_ports, client.relayed
+
+    wrong = turn_credential("not-the-secret-" + "x" * 32, username)
+    assert await (await clients(turnserver, username, wrong, "tls")).allocate() == 401
+    client_id = username.partition(":")[2]
+    expired = turn_username(client_id, int(time.time()) - 60)
+    signed = turn_credential(SECRET, expired)
+    assert await (await clients(turnserver, expired, signed, "tls")).allocate() == 401
+
+    # turnutils_uclient over TLS: data from one relay to the other with the backend's
+    # credentials; nothing with a wrong one.
+    outcome = await uclient_tls(turnserver, username, password)
+    assert outcome.code == 0, outcome.output
+    assert UCLIENT_TLS_DONE in outcome.output, outcome.output
+    assert helpers.relayed_messages(outcome) > 0, outcome.output
+    helpers.assert_refused(await uclient_tls(turnserver, username, wrong))
+
+
+async def test_sigusr2_reloads_a_renewed_certificate_and_keeps_relays(
+    turnserver: TurnServer, clients: Any, tmp_path: Path
+) -> None:
+    """A renewed Secret (the kubelet swaps the files in the volume): coturn keeps presenting
+    the certificate it loaded until SIGUSR2, then presents the new one; an allocation made
+    before stays usable."""
+    assert turnserver.tls_port is not None and turnserver.certificate is not None
+    turn = backend_credentials(turnserver)
+    client = await clients(turnserver, turn["username"], turn["credential"], "tls")
+    assert await client.allocate() is None
+    old = tmp_path / "old.crt"
+    old.write_bytes(turnserver.certificate.read_bytes())
+    renewed = write_certificate(tmp_path / "renewed")
+    for name in ("tls.crt", "tls.key"):
+        (turnserver.certificate.parent / name).write_bytes((renewed.parent / name).read_bytes())
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await tls_handshake(turnserver.tls_port, renewed)
+    turnserver.process.send_signal(signal.SIGUSR2)
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            await tls_handshake(turnserver.tls_port, renewed)
+            break
+        except ssl.SSLCertVerificationError:
+            assert time.monotonic() < deadline, "coturn still presents the old certificate"
+            await asyncio.sleep(0.1)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await tls_handshake(turnserver.tls_port, old)
+    # The allocation made over the old TLS connection is still there.
+    assert await client.permission(PUBLIC_IPV4[0]) is None
+
+
+@pytest.mark.parametrize("turnserver", ["cluster-before-secret", "compose"], indirect=True)
+async def test_without_a_certificate_turn_works_without_tls(
+    turnserver: TurnServer, clients: Any
+) -> None:
+    """Before the Secret social-media-turn-tls exists (the optional volume is empty), coturn
+    starts anyway and serves UDP and TCP as before, and says why it has no TLS; compose turns
+    TLS off (--no-tls) and serves UDP and TCP too."""
+    turn = backend_credentials(turnserver)
+    for transport in ("udp", "tcp"):
+        client = await clients(turnserver, turn["username"], turn["credential"], transport)
+        assert await client.allocate() is None, transport
+    if turnserver.tls_port is None:
+        return
+    # Nothing answers TLS where the listener would be.
+    with pytest.raises((OSError, TimeoutError)):
+        await tls_handshake(turnserver.tls_port, None)
+    turnserver.output += await helpers.stop(turnserver.process)
+    assert b"cannot start TLS and DTLS listeners" in turnserver.output, turnserver.output
+
+
+@pytest.mark.parametrize("turnserver", ["cluster", "compose"], indirect=True)
 async def test_relaying_to_private_and_cluster_addresses_is_refused(
     turnserver: TurnServer, clients: Any
 ) -> None:
