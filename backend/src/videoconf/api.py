@@ -329,7 +329,9 @@ async def serve_here(
         abort=transport.abort if transport is not None else None,
         ticket_role=ticket_role,
         counted=counted,
-        write_now=frame_writer(transport) if transport is not None else None,
+        write_now=(
+            frame_writer(transport, request.app[hub_key].outbox) if transport is not None else None
+        ),
     )
     return socket
 

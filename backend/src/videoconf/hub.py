@@ -42,6 +42,7 @@ from .room import (
     Room,
     RoomLimits,
 )
+from .wsio import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +233,8 @@ class Hub:
         self.clock = clock
         self.rooms: dict[str, Room] = {}
         self.connections: dict[tuple[str, str], Connection] = {}
+        # Frames written at once are sent per socket at the end of each turn of the loop.
+        self.outbox = Outbox()
         self.draining = False
         self._all_closed = asyncio.Event()
         self.limits = RoomLimits(
