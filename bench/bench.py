@@ -81,33 +81,33 @@ class Server:
                 self.process.wait()
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+def wait_for(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
+    """Until `ready()` (20 s at most), unless the process exits first."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"bench: {what} exited with {process.returncode}")
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", port), 0.2),
-        ):
-            return
+        with contextlib.suppress(OSError):
+            if ready():
+                return
         time.sleep(0.05)
-    raise SystemExit(f"bench: {what} did not listen on {port}")
+    raise SystemExit(f"bench: {what} never became ready")
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    def listening() -> bool:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+
+    wait_for(listening, process, what)
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"bench: the server at {url} exited with {process.returncode}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"{url}/ready", timeout=1) as response,  # noqa: S310
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"bench: {url} never became ready")
+    def ready() -> bool:
+        with urllib.request.urlopen(f"{url}/ready", timeout=1) as response:  # noqa: S310
+            return bool(response.status == 200)
+
+    wait_for(ready, process, f"the server at {url}")
 
 
 LOGS = Path(tempfile.mkdtemp(prefix="videoconf-bench-"))

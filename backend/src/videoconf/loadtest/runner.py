@@ -393,15 +393,22 @@ class Run:
             return None
 
     def _receiver(self, member: Member) -> Callable[[bytes], None]:
-        if member.media:
-            return self._media_receiver(member)
-
         def on_text(data: bytes) -> None:
             now = self.clock()
             message = self._decode(data)
             if message is None:
                 return
             event, payload = message
+            if member.media:
+                # A media peer's call signaling goes to its peer connection; the generated
+                # traffic (chat) is not meant for it.
+                if event in RELAY_EVENTS:
+                    peer = self.media_peers.get(member.index)
+                    if peer is not None:
+                        peer.inbox.put_nowait((event, payload))
+                    return
+                if event in ("add_chat", "disconnect"):
+                    return
             if event in RELAY_EVENTS:
                 self._relay_arrived(member, event, payload, now)
             elif event == "add_chat":
@@ -426,30 +433,6 @@ class Run:
                 reason = payload.get("reason")
                 if not (member.state == "leaving" and reason == "left"):
                     self.stats.error(f"disconnect: {reason}")
-
-        return on_text
-
-    def _media_receiver(self, member: Member) -> Callable[[bytes], None]:
-        """A media peer's messages: its call's signaling goes to its peer connection."""
-
-        def on_text(data: bytes) -> None:
-            now = self.clock()
-            message = self._decode(data)
-            if message is None:
-                return
-            event, payload = message
-            if event in RELAY_EVENTS:
-                peer = self.media_peers.get(member.index)
-                if peer is not None:
-                    peer.inbox.put_nowait((event, payload))
-            elif event == "room_state":
-                self._room_state(member, payload, now)
-            elif event == "open":
-                if member.state == "connecting":
-                    self.stats.delivered("join", now - member.connect_started)
-                    self._joined(member)
-            elif event == "error":
-                self.stats.error(f"error: {payload.get('code')}")
 
         return on_text
 
