@@ -128,8 +128,9 @@ async def test_a_mixed_load_arrives_complete_and_the_server_agrees(
     kinds = report["kinds"]
     assert set(kinds) == {"relay", "chat", "hand", "join", "admit", "rejoin", "readmit"}
     assert kinds["relay"]["sent"] > 20
-    # Rooms of 4: every chat message reaches 4 members, the sender included.
-    assert kinds["chat"]["expected"] == 4 * kinds["chat"]["sent"]
+    # Rooms of 4: a chat message reaches everyone joined when it is sent, the sender
+    # included; 4, or 3 while a churned member is on its way back.
+    assert 3 * kinds["chat"]["sent"] < kinds["chat"]["expected"] <= 4 * kinds["chat"]["sent"]
     assert kinds["hand"]["delivered"] == kinds["hand"]["sent"] > 0
     churned = report["counters"]["churn"]
     assert churned > 0

@@ -83,6 +83,10 @@ class Videoconf:
     def leave(self) -> bytes | None:
         return b'{"event":"disconnect","payload":{}}'
 
+    def rejoin_identity(self, who: Identity) -> Identity:
+        """Who comes back after leaving: the same participant (its token is still good)."""
+        return who
+
     def decode(self, data: bytes) -> Message:
         message = orjson.loads(data)
         return message["event"], message.get("payload") or {}
@@ -141,6 +145,13 @@ class PeerJS:
 
     def chat(self, body: str) -> bytes:
         raise NotImplementedError("PeerJS has no broadcast")
+
+    def rejoin_identity(self, who: Identity) -> Identity:
+        """A new peer id: the PeerJS server hands a returning id (same token) the new socket
+        without an `OPEN` while it has not yet seen the old socket close, so a generator
+        could not tell when it is back. A PeerJS app that leaves and comes back is a new
+        `Peer` anyway."""
+        return Identity("p" + secrets.token_hex(8), who.name, secrets.token_hex(8))
 
     def leave(self) -> bytes | None:
         return None

@@ -110,6 +110,7 @@ class Run:
         self.op_turn = 0
         self.relay_turn = 0
         self.rejoins: set[asyncio.Task[None]] = set()
+        self.returning: set[Member] = set()  # churned: left, not yet back in the room
         self.outbox: Outbox
 
     # -- phases -----------------------------------------------------------------------------
@@ -234,17 +235,25 @@ class Run:
     async def _churn(self, deadline: float) -> None:
         """Leave and come back, `churn` times a second: joins and admissions under load."""
         interval = 1.0 / self.options.churn
-        while self.clock() < deadline:
-            await asyncio.sleep(interval)
+        due = self.clock() + interval
+        while (now := self.clock()) < deadline:
+            if now < due:
+                await asyncio.sleep(due - now)
+                continue
+            # Someone with nothing on its way, so that leaving loses nothing; under load
+            # such a moment comes within milliseconds.
             candidates = [
                 m
                 for m in self._senders()
                 if not m.host and m.inbound == 0 and m.outstanding == 0 and m.hand_phase == 0
             ]
             if not candidates:
+                await asyncio.sleep(0.005)
                 continue
+            due += interval
             member = self.rng.choice(candidates)
             self.stats.count("churn")
+            self.returning.add(member)
             self._depart(member)
             task = asyncio.create_task(self._rejoin(member))
             self.rejoins.add(task)
@@ -254,6 +263,11 @@ class Run:
         if member.wire is not None:
             await self._wait_until(lambda: member.state == "gone", 5.0)
         if not self.stopping:
+            assert member.identity is not None
+            old = member.identity.client_id
+            member.identity = self.adapter.rejoin_identity(member.identity)
+            self.by_client_id.pop(old, None)
+            self.by_client_id[member.identity.client_id] = member
             await self._connect(member)
 
     async def _media_calls(self) -> None:
@@ -273,10 +287,14 @@ class Run:
     async def _settle(self) -> None:
         """Wait for what is still on its way (bounded)."""
         await self._wait_until(
-            lambda: not self.relays and not self.chats and not self._hands_open(),
+            lambda: (
+                not self.relays and not self.chats and not self._hands_open() and not self.returning
+            ),
             self.options.settle,
         )
         self.stopping = True
+        for _ in self.returning:
+            self.stats.error("rejoin: not back in the room in time")
         for task in list(self.rejoins):
             task.cancel()
         self.stats.lost("relay", len(self.relays))
@@ -439,7 +457,8 @@ class Run:
     def _closer(self, member: Member) -> Callable[[int | None, str], None]:
         def on_closed(code: int | None, reason: str) -> None:
             if member.state != "leaving":
-                self.stats.error(f"closed: {code} {reason}".strip())
+                how = f"code {code} {reason}".strip() if code is not None else "no close frame"
+                self.stats.error(f"closed: {how} while {member.state}")
                 self._remove(member)
             member.state = "gone"
 
@@ -513,6 +532,7 @@ class Run:
 
     def _joined(self, member: Member) -> None:
         member.state = "joined"
+        self.returning.discard(member)
         member.room.admitting.discard(member.index)
         if member.media:
             return  # joined, but outside the generated traffic
