@@ -48,6 +48,7 @@ from videoconf.protocol import (
     Subject,
     Toggle,
     parse,
+    relayed,
 )
 from videoconf.room import (
     Close,
@@ -85,7 +86,8 @@ subjects = st.sampled_from((*POOL, UNKNOWN))
 # The role of an admission ticket a joining client may present (usually none).
 tickets = st.one_of(st.none(), st.sampled_from(Role))
 chat_text = st.one_of(st.text(min_size=1, max_size=12), st.sampled_from([" ", "\n\t "]))
-sdp_text = st.text(min_size=1, max_size=12)
+# An SDP arrives as JSON text (protocol.SdpText).
+sdp_text = st.text(min_size=1, max_size=12).map(lambda s: msgspec.Raw(orjson.dumps(s)))
 
 PAYLOADS: dict[str, st.SearchStrategy[Payload]] = {
     "add_chat": st.builds(AddChat, chat_content=chat_text),
@@ -143,7 +145,7 @@ EVENTS = sorted(CLIENT_EVENTS)
 
 def spoofed(event: str, payload: Payload) -> Payload:
     """The payload as the hub would parse it from a frame claiming another sender."""
-    body = msgspec.to_builtins(payload)
+    body = relayed(payload)
     body.update(clientId="mallory", displayName="Mallory")
     parsed_event, parsed = parse(orjson.dumps({"event": event, "payload": body}))
     assert parsed_event == event
@@ -484,7 +486,7 @@ HANGUP = object()
 
 
 def envelope(event: str, payload: Payload) -> bytes:
-    return orjson.dumps({"event": event, "payload": msgspec.to_builtins(payload)})
+    return orjson.dumps({"event": event, "payload": relayed(payload)})
 
 
 valid_frames = st.sampled_from(EVENTS).flatmap(

@@ -20,7 +20,7 @@ from .metrics import CONTENT_TYPE, Metrics
 from .openapi import document as openapi_document
 from .protocol import MAX_CHAT_LENGTH, ROOM_ID_PATTERN, Role, encode
 from .turn import ice_servers, ice_servers_payload, turn_expiry
-from .wsio import Frames, frame_writer
+from .wsio import ClientSocket, Frames, frame_writer
 
 SUBPROTOCOL: Final = "videoconf.v1"
 ROOM_ID: Final = re.compile(ROOM_ID_PATTERN.strip("^$"))
@@ -276,8 +276,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return await serve_here(request, room_id, identity.client_id, display_name, ticket_role)
 
 
-def client_socket(settings: Settings) -> web.WebSocketResponse:
-    return web.WebSocketResponse(
+def client_socket(
+    settings: Settings, socket_type: type[web.WebSocketResponse] = ClientSocket
+) -> web.WebSocketResponse:
+    return socket_type(
         protocols=(SUBPROTOCOL,),
         compress=False,  # permessage-deflate multiplies memory per connection 4-8x
         max_msg_size=settings.ws_max_message_bytes * 4,
@@ -346,7 +348,8 @@ async def forward(
 ) -> web.StreamResponse:
     """Another replica owns the room: carry this client's frames to it and back."""
     hub, forwarder = request.app[hub_key], request.app[forwarder_key]
-    socket = client_socket(request.app[settings_key])
+    # Piped frame by frame to the owner: aiohttp's own queue and receive().
+    socket = client_socket(request.app[settings_key], web.WebSocketResponse)
     if not socket.can_prepare(request).ok:
         return error(400, "not_a_websocket", "this path takes WebSocket upgrades only")
     try:

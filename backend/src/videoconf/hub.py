@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -360,6 +361,11 @@ class Hub:
         try:
             self.apply(room_id, room.join(client_id, display_name, now, ticket_role))
             self.cluster.changed(room)
+            # Frames handed over as they are parsed when the socket can (see wsio); then the
+            # loop below only waits for the close.
+            attach = getattr(messages, "attach", None)
+            if attach is not None:
+                attach(functools.partial(self._receive_open, connection))
             async for data in messages:
                 self.receive(connection, data)
                 if connection.close_reason is not None:
@@ -382,6 +388,10 @@ class Hub:
                     dropped = connection.close_reason != DisconnectReason.LEFT
                     self.apply(room_id, current.leave(client_id, self.clock(), dropped=dropped))
                     self.cluster.changed(current)
+
+    def _receive_open(self, connection: Connection, data: bytes | None) -> None:
+        if connection.close_reason is None:  # closing: what follows is not read
+            self.receive(connection, data)
 
     def receive(self, connection: Connection, data: bytes | str | None) -> None:
         """Handle one frame from a client: limits, parsing, the room's rules, metrics."""

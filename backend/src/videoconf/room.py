@@ -11,8 +11,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import msgspec
-
 from . import permissions
 from .protocol import (
     AddChat,
@@ -27,6 +25,7 @@ from .protocol import (
     Subject,
     Toggle,
     error_payload,
+    relayed,
 )
 
 ADMITTED = Role.PARTICIPANT
@@ -450,7 +449,7 @@ class Room:
             return self._error(
                 actor, ErrorCode.NOT_FOUND, "target is not a participant of this room", event
             )
-        body = msgspec.to_builtins(payload)
+        body = relayed(payload)
         body["clientId"] = actor.client_id
         body["displayName"] = actor.display_name
         return [Deliver((target.client_id,), event, body)]

@@ -6,6 +6,11 @@ empty, so `frame_writer` takes those at once (the same bytes aiohttp would write
 the socket's other frames at the end of the loop's turn) and says no when the socket is
 closing or its buffer is past the high-water mark: the hub then queues the frame for its
 writer task, which waits for the socket to drain.
+
+Reading takes a shortcut too: `ClientSocket` hands each data frame to a callback as aiohttp's
+reader parses it (`Frames.attach`), in the protocol's `data_received`, instead of queueing
+it for the connection's task to pick up one wake-up at a time. Control frames (close, ping,
+pong) still go through aiohttp's queue and `receive()`, which answers them.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import AsyncIterator, Callable
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import WSMsgType, web
+from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+from aiohttp.helpers import DEFAULT_CHUNK_SIZE
 
 # Bytes a socket may hold unsent before frames go through the queue instead.
 HIGH_WATER: Final = 256 * 1024
@@ -84,13 +91,80 @@ def frame_writer(
     return write
 
 
+OnFrame = Callable[[bytes | None], None]
+_TEXT: Final = WSMsgType.TEXT
+_BINARY: Final = WSMsgType.BINARY
+
+
+class Inbox(WebSocketDataQueue):
+    """aiohttp's per-socket message queue, with data frames taken out as they are parsed:
+    to `on_frame` (text as bytes, binary as None) once attached, kept in order until then.
+    Frames after a close are dropped, as a reader that stops at the close would."""
+
+    def __init__(self, protocol: Any, limit: int, *, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(protocol, limit, loop=loop)
+        self.on_frame: OnFrame | None = None
+        self.early: list[bytes | None] | None = []
+        self.ended = False
+
+    def feed_data(self, data: Any, size: int) -> None:
+        kind = data[0]
+        if kind is _TEXT or kind is _BINARY:
+            if self.ended:
+                return
+            frame = data[1] if kind is _TEXT else None
+            if self.on_frame is not None:
+                self.on_frame(frame)
+            elif self.early is not None:
+                self.early.append(frame)
+            return
+        if kind is WSMsgType.CLOSE:
+            self.ended = True
+        super().feed_data(data, size)
+
+
+class ClientSocket(web.WebSocketResponse):
+    """aiohttp's WebSocketResponse reading through an `Inbox` (see `Frames.attach`).
+
+    `_post_start` is aiohttp's own (3.14, pinned) but for the queue it creates."""
+
+    def _post_start(self, request: Any, protocol: str | None, writer: Any) -> None:
+        self._ws_protocol = protocol
+        self._writer = writer
+        self._reset_heartbeat()
+        loop = self._loop
+        assert loop is not None
+        self._reader = Inbox(request._protocol, DEFAULT_CHUNK_SIZE, loop=loop)
+        self._parser = WebSocketReader(
+            self._reader, self._max_msg_size, compress=False, decode_text=False
+        )
+        received = None if self._heartbeat is None else self._on_data_received
+        request.protocol.set_parser(self._parser, data_received_cb=received)
+        request.protocol.keep_alive(False)
+
+
 class Frames:
-    """The text frames of a socket as bytes (a binary frame as None), until it closes."""
+    """The text frames of a socket as bytes (a binary frame as None), until it closes.
+
+    On a `ClientSocket`, `attach` sends them to a callback instead, as they arrive; the
+    iterator then only tells when the socket closes."""
 
     __slots__ = ("socket",)
 
     def __init__(self, socket: web.WebSocketResponse) -> None:
         self.socket = socket
+
+    def attach(self, on_frame: OnFrame) -> bool:
+        """Deliver frames to `on_frame` from now on (those that came already first); False
+        when the socket cannot (not a `ClientSocket`): iterate instead."""
+        inbox = getattr(self.socket, "_reader", None)
+        if not isinstance(inbox, Inbox) or inbox.early is None:
+            return False
+        early, inbox.early = inbox.early, None
+        for frame in early:
+            on_frame(frame)
+        inbox.on_frame = on_frame
+        return True
 
     def __aiter__(self) -> AsyncIterator[bytes | None]:
         return self

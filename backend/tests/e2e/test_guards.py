@@ -166,6 +166,48 @@ async def test_malformed_messages_get_errors(server: Server) -> None:
     await assert_room_intact(server, host, guest)
 
 
+async def test_an_sdp_is_checked_and_relayed_as_sent(server: Server) -> None:
+    """SDPs are relayed as the JSON text they came in (protocol.SdpText): what is not a
+    string of 1 to 32768 characters in valid UTF-8 is refused, and what passes arrives
+    intact, escapes and non-ASCII included."""
+    host, guest = await host_and_guest(server, "guard-room")
+    target = guest.client_id
+    longest = "x" * 32000 + "\r\n" * 384  # 32768 characters, 33536 bytes as JSON text
+    refused: list[bytes] = [
+        orjson.dumps({"event": "offer", "payload": {"targetClientId": target, "sdp": ""}}),
+        orjson.dumps({"event": "answer", "payload": {"targetClientId": target, "sdp": 7}}),
+        orjson.dumps({"event": "offer", "payload": {"targetClientId": target, "sdp": None}}),
+        orjson.dumps({"event": "offer", "payload": {"targetClientId": target, "sdp": ["v"]}}),
+        # Invalid UTF-8 inside the string: relayed as is, it would break the recipient's
+        # text frame (and with it the recipient's connection).
+        b'{"event": "offer", "payload": {"targetClientId": "%s", "sdp": "v=0\xff\xfe"}}'
+        % target.encode(),
+        b'{"event": "offer", "payload": {"targetClientId": "%s", "sdp": "v=0\\q"}}'
+        % target.encode(),
+        # 32769 characters; as JSON, longer still (the escapes).
+        orjson.dumps(
+            {"event": "offer", "payload": {"targetClientId": target, "sdp": longest + "x"}}
+        ),
+    ]
+    for data in refused:
+        await host.ws.send_frame(data, aiohttp.WSMsgType.TEXT)
+        error = await host.expect("error")
+        assert error["code"] in ("invalid_payload", "bad_json"), data[:80]
+        assert error["message"]
+    assert [m for m in await guest.quiet() if m["event"] in ("offer", "answer")] == []
+    # Escapes, non-ASCII and the longest SDP allowed (32768 characters, more bytes as JSON).
+    for sdp in ("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n", 'a="quoted" \\ \t é 日本 🎥', longest):
+        await host.send("offer", {"targetClientId": target, "sdp": sdp})
+        offer = await guest.expect("offer")
+        assert offer["sdp"] == sdp
+        assert (offer["clientId"], offer["displayName"], offer["type"]) == (
+            host.client_id,
+            "Host",
+            "offer",
+        )
+    await assert_room_intact(server, host, guest)
+
+
 async def test_frame_over_the_hard_cap_closes_1009(server: Server) -> None:
     host, guest = await host_and_guest(server, "guard-room")
     await guest.send_text("x" * (65536 * 4 + 10))
