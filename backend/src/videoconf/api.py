@@ -20,7 +20,7 @@ from .metrics import CONTENT_TYPE, Metrics
 from .openapi import document as openapi_document
 from .protocol import MAX_CHAT_LENGTH, ROOM_ID_PATTERN, Role, encode
 from .turn import ice_servers, ice_servers_payload, turn_expiry
-from .wsio import ClientSocket, Frames, frame_writer
+from .wsio import ClientSocket, Frames, FrameWriter
 
 SUBPROTOCOL: Final = "videoconf.v1"
 ROOM_ID: Final = re.compile(ROOM_ID_PATTERN.strip("^$"))
@@ -249,6 +249,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if token is None:
         return error(401, "missing_token", "pass a token as ?token= or a WebSocket subprotocol")
     identity = await request.app[auth_key].verify(token)
+    del token  # this frame lives as long as the connection: no copy of the JWT kept in it
     display_name = identity.display_name
     if display_name is None:
         try:
@@ -276,14 +277,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return await serve_here(request, room_id, identity.client_id, display_name, ticket_role)
 
 
-def client_socket(
-    settings: Settings, socket_type: type[web.WebSocketResponse] = ClientSocket
-) -> web.WebSocketResponse:
-    return socket_type(
+def client_socket(settings: Settings, forwarded: bool = False) -> web.WebSocketResponse:
+    """A client's socket: a `ClientSocket` when the hub serves it here (the hub keeps its
+    heartbeat: Hub.heartbeat), aiohttp's own when its frames are piped to another replica."""
+    return (web.WebSocketResponse if forwarded else ClientSocket)(
         protocols=(SUBPROTOCOL,),
         compress=False,  # permessage-deflate multiplies memory per connection 4-8x
         max_msg_size=settings.ws_max_message_bytes * 4,
-        heartbeat=settings.ws_heartbeat or None,
+        heartbeat=(settings.ws_heartbeat or None) if forwarded else None,
         decode_text=False,
     )
 
@@ -332,7 +333,7 @@ async def serve_here(
         ticket_role=ticket_role,
         counted=counted,
         write_now=(
-            frame_writer(transport, request.app[hub_key].outbox) if transport is not None else None
+            FrameWriter(transport, request.app[hub_key].outbox) if transport is not None else None
         ),
     )
     return socket
@@ -348,8 +349,7 @@ async def forward(
 ) -> web.StreamResponse:
     """Another replica owns the room: carry this client's frames to it and back."""
     hub, forwarder = request.app[hub_key], request.app[forwarder_key]
-    # Piped frame by frame to the owner: aiohttp's own queue and receive().
-    socket = client_socket(request.app[settings_key], web.WebSocketResponse)
+    socket = client_socket(request.app[settings_key], forwarded=True)
     if not socket.can_prepare(request).ok:
         return error(400, "not_a_websocket", "this path takes WebSocket upgrades only")
     try:

@@ -46,11 +46,16 @@ def create_app(settings: Settings) -> web.Application:
 async def _background(app: web.Application) -> AsyncIterator[None]:
     hub = app[hub_key]
     await hub.cluster.start()
-    sweeper = asyncio.get_running_loop().create_task(hub.sweep_forever())
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(hub.sweep_forever())]
+    heartbeat = app[settings_key].ws_heartbeat
+    if heartbeat > 0:
+        tasks.append(loop.create_task(hub.heartbeat_forever(heartbeat)))
     yield
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     await app[forwarder_key].close()
     await hub.cluster.close()
     await app[auth_key].close()

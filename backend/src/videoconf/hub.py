@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import secrets
 import time
@@ -101,6 +100,7 @@ class Connection:
         "client_id",
         "close_reason",
         "display_name",
+        "hub",
         "last_rate_error",
         "limit",
         "loop",
@@ -145,6 +145,12 @@ class Connection:
         # is under way): an idle connection costs no task.
         self.writer: asyncio.Task[None] | None = None
         self.loop = asyncio.get_running_loop()
+        self.hub: Hub | None = None  # set when frames are handed over as they arrive
+
+    def frame(self, data: bytes | None) -> None:
+        """A frame handed over as it arrived (wsio.Frames.attach)."""
+        if self.close_reason is None and self.hub is not None:  # closing: nothing more is read
+            self.hub.receive(self, data)
 
     def send(self, data: bytes) -> None:
         if self.close_reason is not None:
@@ -304,6 +310,22 @@ class Hub:
                 self.cluster.removed(room_id)
         self.metrics.rooms.set(len(self.rooms))
 
+    def heartbeat(self) -> None:
+        """One sweep of the WebSocket heartbeat: sockets that can (wsio.ClientSocket) ping
+        quiet peers; a peer that has not answered is cut at the TCP level (and counts as
+        dropped: its seat is kept for the reconnect grace)."""
+        for connection in list(self.connections.values()):
+            beat = getattr(connection.socket, "heartbeat", None)
+            if beat is not None and not beat() and connection.abort is not None:
+                connection.abort()
+
+    async def heartbeat_forever(self, interval: float) -> None:
+        """`heartbeat` every half `interval` (WS_HEARTBEAT_SECONDS): a quiet peer is pinged
+        after half to one interval and cut half an interval later if it stays silent."""
+        while True:
+            await asyncio.sleep(interval / 2)
+            self.heartbeat()
+
     async def sweep_forever(self, interval: float = 1.0) -> None:
         while True:
             await asyncio.sleep(interval)
@@ -365,7 +387,8 @@ class Hub:
             # loop below only waits for the close.
             attach = getattr(messages, "attach", None)
             if attach is not None:
-                attach(functools.partial(self._receive_open, connection))
+                connection.hub = self
+                attach(connection.frame)
             async for data in messages:
                 self.receive(connection, data)
                 if connection.close_reason is not None:
@@ -388,10 +411,6 @@ class Hub:
                     dropped = connection.close_reason != DisconnectReason.LEFT
                     self.apply(room_id, current.leave(client_id, self.clock(), dropped=dropped))
                     self.cluster.changed(current)
-
-    def _receive_open(self, connection: Connection, data: bytes | None) -> None:
-        if connection.close_reason is None:  # closing: what follows is not read
-            self.receive(connection, data)
 
     def receive(self, connection: Connection, data: bytes | str | None) -> None:
         """Handle one frame from a client: limits, parsing, the room's rules, metrics."""

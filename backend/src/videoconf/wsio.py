@@ -29,6 +29,7 @@ HIGH_WATER: Final = 256 * 1024
 _TEXT_FIN: Final = 0x81
 _LEN2 = struct.Struct("!BBH").pack
 _LEN8 = struct.Struct("!BBQ").pack
+_PING: Final = b"\x89\x00"  # a final ping frame with no payload
 
 
 class Outbox:
@@ -52,33 +53,42 @@ class Outbox:
             flush()
 
 
-def frame_writer(
-    transport: asyncio.Transport, outbox: Outbox, high_water: int = HIGH_WATER
-) -> Callable[[bytes], bool]:
-    """A function writing one unmasked text frame (server to client, no compression).
+class FrameWriter:
+    """Writes one unmasked text frame (server to client, no compression) when called.
 
     The frame goes out with the socket's other frames of this turn of the loop. When the
     socket's buffer is past `high_water` it sends what it holds and says no: the caller
     queues the frame for a writer task that waits for the socket to drain (its first write
-    comes after this turn's flush, scheduled earlier, so the order holds)."""
-    pending: list[bytes] = []
+    comes after this turn's flush, scheduled earlier, so the order holds). A class with
+    slots, not closures: one is kept per connection."""
 
-    def flush() -> None:
-        if pending:
-            data = b"".join(pending)
-            pending.clear()
-            if not transport.is_closing():
-                transport.write(data)
+    __slots__ = ("high_water", "outbox", "pending", "transport")
 
-    def write(data: bytes) -> bool:
+    def __init__(
+        self, transport: asyncio.Transport, outbox: Outbox, high_water: int = HIGH_WATER
+    ) -> None:
+        self.transport = transport
+        self.outbox = outbox
+        self.high_water = high_water
+        self.pending: list[bytes] | None = None  # this turn's frames, while there are some
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending and not self.transport.is_closing():
+            self.transport.write(b"".join(pending))
+
+    def __call__(self, data: bytes) -> bool:
+        transport = self.transport
         if transport.is_closing():
             return False
-        if transport.get_write_buffer_size() > high_water:
-            flush()
+        if transport.get_write_buffer_size() > self.high_water:
+            self.flush()
             return False
+        pending = self.pending
+        if pending is None:
+            pending = self.pending = []
+            self.outbox.later(self.flush)
         size = len(data)
-        if not pending:
-            outbox.later(flush)
         if size < 126:
             pending.append(bytes((_TEXT_FIN, size)))
         elif size < 65536:
@@ -87,8 +97,6 @@ def frame_writer(
             pending.append(_LEN8(_TEXT_FIN, 127, size))
         pending.append(data)
         return True
-
-    return write
 
 
 OnFrame = Callable[[bytes | None], None]
@@ -100,6 +108,8 @@ class Inbox(WebSocketDataQueue):
     """aiohttp's per-socket message queue, with data frames taken out as they are parsed:
     to `on_frame` (text as bytes, binary as None) once attached, kept in order until then.
     Frames after a close are dropped, as a reader that stops at the close would."""
+
+    __slots__ = ("early", "ended", "on_frame")
 
     def __init__(self, protocol: Any, limit: int, *, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(protocol, limit, loop=loop)
@@ -124,23 +134,40 @@ class Inbox(WebSocketDataQueue):
 
 
 class ClientSocket(web.WebSocketResponse):
-    """aiohttp's WebSocketResponse reading through an `Inbox` (see `Frames.attach`).
+    """aiohttp's WebSocketResponse reading through an `Inbox` (see `Frames.attach`), with
+    the heartbeat left to the hub: one sweep over every connection (`heartbeat`) instead of
+    a timer per connection and a reset scheduled on every read.
 
-    `_post_start` is aiohttp's own (3.14, pinned) but for the queue it creates."""
+    `_post_start` is aiohttp's own (3.14, pinned) but for the queue it creates and the
+    callback it gives the protocol. Create it with `heartbeat=None`."""
+
+    # Heartbeat sweeps since the peer last sent anything (a frame, a pong).
+    quiet = 0
 
     def _post_start(self, request: Any, protocol: str | None, writer: Any) -> None:
         self._ws_protocol = protocol
         self._writer = writer
-        self._reset_heartbeat()
         loop = self._loop
         assert loop is not None
         self._reader = Inbox(request._protocol, DEFAULT_CHUNK_SIZE, loop=loop)
         self._parser = WebSocketReader(
             self._reader, self._max_msg_size, compress=False, decode_text=False
         )
-        received = None if self._heartbeat is None else self._on_data_received
-        request.protocol.set_parser(self._parser, data_received_cb=received)
+        request.protocol.set_parser(self._parser, data_received_cb=self._heard)
         request.protocol.keep_alive(False)
+
+    def _heard(self) -> None:
+        self.quiet = 0
+
+    def heartbeat(self) -> bool:
+        """One sweep of the hub's heartbeat (every half `WS_HEARTBEAT_SECONDS`): a peer that
+        has sent nothing for a whole sweep gets a ping; False when it has not answered by
+        the next sweep (the connection is dead: abort it)."""
+        self.quiet += 1
+        transport = self._req.transport if self._req is not None else None
+        if self.quiet == 2 and transport is not None and not transport.is_closing():
+            transport.write(_PING)
+        return self.quiet < 3
 
 
 class Frames:

@@ -208,6 +208,47 @@ async def test_an_sdp_is_checked_and_relayed_as_sent(server: Server) -> None:
     await assert_room_intact(server, host, guest)
 
 
+async def test_the_heartbeat_keeps_live_peers_and_drops_silent_ones(
+    make_server: ServerFactory,
+) -> None:
+    """Every half WS_HEARTBEAT_SECONDS the hub pings peers that sent nothing since the last
+    check and cuts those still silent at the next; a peer that answers pings stays."""
+    server = await make_server(ws_heartbeat=0.4)
+    live = await server.connect("beat-room", "Live")
+    await live.state()
+
+    async def read_all_along() -> None:  # as a browser does; aiohttp answers pings as it reads
+        while True:
+            live.inbox.append(await live.next_message(timeout=30))
+
+    listening = asyncio.create_task(read_all_along())
+    token = (await server.guest("Gone"))["token"]
+    ws = await server.session.ws_connect(
+        f"{server.ws_url}/ws/hub/beat-room", params={"token": token}, autoping=False
+    )
+    kinds = []
+    async with asyncio.timeout(5):
+        while True:
+            message = await ws.receive()
+            kinds.append(message.type)
+            if message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                break
+    assert aiohttp.WSMsgType.PING in kinds  # asked first, then cut
+    assert ws.closed
+    await asyncio.sleep(1.0)  # a few more sweeps: the one that answers is still there
+    listening.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listening
+    await live.send("ping", {"timestamp": 1})
+    assert (await live.expect("pong"))["timestamp"] == 1
+    gauge = [
+        line
+        for line in (await server.metrics()).splitlines()
+        if line.startswith("websocket_connections_total ")
+    ]
+    assert gauge == ["websocket_connections_total 1.0"]
+
+
 async def test_frame_over_the_hard_cap_closes_1009(server: Server) -> None:
     host, guest = await host_and_guest(server, "guard-room")
     await guest.send_text("x" * (65536 * 4 + 10))
