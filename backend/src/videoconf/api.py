@@ -15,7 +15,7 @@ from .auth import Authenticator, AuthError, Identity, clean_display_name
 from .cluster import ClusterUnavailable
 from .cluster.forward import ASSERTION_HEADER, Forwarder, verify_assertion
 from .config import Settings
-from .hub import Hub
+from .hub import CLOSE_GRACE, Hub
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import document as openapi_document
 from .protocol import MAX_CHAT_LENGTH, ROOM_ID_PATTERN, Role, encode
@@ -277,6 +277,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return await serve_here(request, room_id, identity.client_id, display_name, ticket_role)
 
 
+def client_gone() -> web.Response:
+    """The answer to a client that left during its WebSocket upgrade: nobody will read it
+    (aiohttp finds the connection closed and logs nothing), but a handler must return one."""
+    return web.Response(status=400, text="client closed the connection")
+
+
 def client_socket(settings: Settings, forwarded: bool = False) -> web.WebSocketResponse:
     """A client's socket: a `ClientSocket` when the hub serves it here (the hub keeps its
     heartbeat: Hub.heartbeat), aiohttp's own when its frames are piped to another replica."""
@@ -286,6 +292,7 @@ def client_socket(settings: Settings, forwarded: bool = False) -> web.WebSocketR
         max_msg_size=settings.ws_max_message_bytes * 4,
         heartbeat=(settings.ws_heartbeat or None) if forwarded else None,
         decode_text=False,
+        timeout=CLOSE_GRACE,  # how long a close we start waits for the client's (then cut)
     )
 
 
@@ -311,7 +318,10 @@ async def serve_here(
     socket = client_socket(settings)
     if not socket.can_prepare(request).ok:
         return error(400, "not_a_websocket", "this path takes WebSocket upgrades only")
-    await socket.prepare(request)
+    try:
+        await socket.prepare(request)
+    except ConnectionResetError:
+        return client_gone()  # nothing joined; nothing to log
     try:
         # Not kept in a variable: this frame lives as long as the connection, and orjson's
         # output holds a 4 KiB buffer whatever its length.
@@ -362,7 +372,11 @@ async def forward(
         )
     except (TimeoutError, aiohttp.ClientError, OSError):
         return error(503, "unavailable", "the room's server cannot be reached; connect again")
-    await socket.prepare(request)
+    try:
+        await socket.prepare(request)
+    except ConnectionResetError:
+        await owner.close()
+        return client_gone()
     hub.metrics.connections.inc()
     try:
         await forwarder.pipe(socket, owner)

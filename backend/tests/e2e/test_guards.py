@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import socket
+import struct
 import time
 from typing import Any
 
@@ -247,6 +249,30 @@ async def test_the_heartbeat_keeps_live_peers_and_drops_silent_ones(
         if line.startswith("websocket_connections_total ")
     ]
     assert gauge == ["websocket_connections_total 1.0"]
+
+
+async def test_a_client_gone_during_the_upgrade_is_not_an_error(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Phones lose the network mid-handshake: the upgrade fails quietly (no ERROR with a
+    traceback in the logs), nobody joins, and the room carries on."""
+    host, guest = await host_and_guest(server, "guard-room")
+    token = (await server.guest("Flaky"))["token"]
+    port = int(server.url.rsplit(":", 1)[1])
+    request = (
+        f"GET /ws/hub/guard-room?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    ).encode()
+    with caplog.at_level(logging.WARNING):
+        for _ in range(20):
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                # Reset, not closed: the request and the RST arrive together.
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                raw.sendall(request)
+        await asyncio.sleep(0.5)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    await assert_room_intact(server, host, guest)
 
 
 async def test_frame_over_the_hard_cap_closes_1009(server: Server) -> None:

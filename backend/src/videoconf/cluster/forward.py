@@ -73,9 +73,12 @@ class Forwarder:
             await self._session.close()
 
     async def drain(self) -> None:
-        """Shutting down: tell forwarded clients to reconnect (they land elsewhere)."""
-        for client in list(self.clients):
-            await _goodbye(client, DisconnectReason.SERVER_SHUTDOWN)
+        """Shutting down: tell forwarded clients to reconnect (they land elsewhere), all at
+        once: each goodbye waits for the client's close (bounded by the socket's close
+        timeout), and one after the other a few silent clients outlasted the drain."""
+        await asyncio.gather(
+            *(_goodbye(client, DisconnectReason.SERVER_SHUTDOWN) for client in list(self.clients))
+        )
 
     async def connect(
         self,
