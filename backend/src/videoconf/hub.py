@@ -324,7 +324,10 @@ class Hub:
         after half to one interval and cut half an interval later if it stays silent."""
         while True:
             await asyncio.sleep(interval / 2)
-            self.heartbeat()
+            try:
+                self.heartbeat()
+            except Exception:
+                log.exception("heartbeat sweep failed")
 
     async def sweep_forever(self, interval: float = 1.0) -> None:
         while True:
