@@ -525,34 +525,8 @@ async def uclient_tls(server: TurnServer, username: str, password: str) -> Any:
     does not check the server's certificate (its -E does not make it fail on a wrong one):
     tls_handshake and aioice's client here do."""
     assert server.tls_port is not None
-    binary = need_program("turnutils_uclient", "apt-get install coturn")
-    process = await asyncio.create_subprocess_exec(
-        binary,
-        "-t",
-        "-S",
-        "-y",
-        "-n",
-        "1",
-        "-m",
-        "1",
-        "-l",
-        "100",
-        "-u",
-        username,
-        "-w",
-        password,
-        "-p",
-        str(server.tls_port),
-        "127.0.0.1",
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        out, _ = await asyncio.wait_for(process.communicate(), helpers.UCLIENT_WAIT)
-    except TimeoutError:
-        return helpers.Outcome(None, (await helpers.stop(process)).decode(errors="replace"))
-    return helpers.Outcome(process.returncode, out.decode(errors="replace"))
+    need_program("turnutils_uclient", "apt-get install coturn")
+    return await helpers.uclient(server.tls_port, username, password, "-t", "-S")
 
 
 async def tls_handshake(

@@ -2,7 +2,7 @@
 
 aiohttp writes a frame in one synchronous `transport.write`; its `send_frame` coroutine
 adds only flow control. A relay server sends most frames to sockets whose buffers are
-empty, so `frame_writer` takes those at once (the same bytes aiohttp would write, sent with
+empty, so `FrameWriter` takes those at once (the same bytes aiohttp would write, sent with
 the socket's other frames at the end of the loop's turn) and says no when the socket is
 closing or its buffer is past the high-water mark: the hub then queues the frame for its
 writer task, which waits for the socket to drain.

@@ -254,11 +254,13 @@ class Outcome:
     output: str
 
 
-async def uclient(port: int, username: str, password: str) -> Outcome:
-    """turnutils_uclient: one client, UDP, one message to a peer that is its own pair (-y)."""
+async def uclient(port: int, username: str, password: str, *transport: str) -> Outcome:
+    """turnutils_uclient: one client, UDP unless `transport` says otherwise (-t: TCP, -t -S:
+    TLS), one message to a peer that is its own pair (-y)."""
     binary = program("turnutils_uclient")
     process = await asyncio.create_subprocess_exec(
         binary,
+        *transport,
         "-y",  # client-to-client: no separate peer program needed
         "-n",
         "1",
