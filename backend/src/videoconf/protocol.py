@@ -221,11 +221,12 @@ _payload_decoders = {name: msgspec.json.Decoder(kind) for name, kind in CLIENT_E
 # One pass for a well-formed message: a union of `{"event": <name>, "payload": <type>}`
 # structs tagged by `event`. Anything it refuses goes through the two-pass parse below,
 # which says precisely what is wrong.
-_messages = tuple(
-    msgspec.defstruct(f"{name}_message", [("payload", kind)], tag_field="event", tag=name)
+_events: dict[type, str] = {
+    msgspec.defstruct(f"{name}_message", [("payload", kind)], tag_field="event", tag=name): name
     for name, kind in CLIENT_EVENTS.items()
-)
-_message_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[_messages])  # noqa: UP007
+}
+_message_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[tuple(_events)])  # noqa: UP007
+_payload_encoder = msgspec.json.Encoder()
 
 
 def parse(data: bytes | str) -> tuple[str, Payload]:
@@ -234,7 +235,7 @@ def parse(data: bytes | str) -> tuple[str, Payload]:
         message = _message_decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return _parse_slowly(data)
-    event: str = message.__struct_config__.tag
+    event = _events[type(message)]
     payload = message.payload
     if isinstance(payload, Offer | Answer):
         check_sdp(payload.sdp, event)
@@ -287,14 +288,15 @@ def check_sdp(raw: msgspec.Raw, event: str) -> None:
         raise ProtocolError(ErrorCode.INVALID_PAYLOAD, problem, event)
 
 
-def relayed(payload: Payload) -> dict[str, Any]:
-    """A relayed payload as the recipient gets it (before the sender's name is added): an
-    SDP goes out as the JSON text it came in."""
-    body: dict[str, Any] = msgspec.to_builtins(payload, builtin_types=(msgspec.Raw,))
-    sdp = body.get("sdp")
-    if isinstance(sdp, msgspec.Raw):
-        body["sdp"] = orjson.Fragment(bytes(sdp))
-    return body
+def relayed(payload: Payload, sender: dict[str, str]) -> orjson.Fragment:
+    """A relayed payload as its recipient gets it, encoded once: the `sender` fields the
+    server vouches for (who sent it), then the payload's fields as parsed (an SDP as the
+    JSON text it came in). Relayed payload types have no field named like a sender field."""
+    fields = _payload_encoder.encode(payload)
+    named = orjson.dumps(sender)
+    if fields == b"{}":
+        return orjson.Fragment(named)
+    return orjson.Fragment(named[:-1] + b"," + fields[1:])
 
 
 def encode(event: str, payload: Any) -> bytes:

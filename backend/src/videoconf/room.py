@@ -11,8 +11,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import msgspec
+
 from . import permissions
 from .protocol import (
+    CLIENT_EVENTS,
     AddChat,
     ConnectionState,
     DeleteChat,
@@ -31,8 +34,7 @@ from .protocol import (
 ADMITTED = Role.PARTICIPANT
 
 
-@dataclass(frozen=True, slots=True)
-class Deliver:
+class Deliver(msgspec.Struct, frozen=True):
     """Send one message (encoded once) to each recipient."""
 
     recipients: tuple[str, ...]
@@ -40,31 +42,27 @@ class Deliver:
     payload: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Close:
+class Close(msgspec.Struct, frozen=True):
     """Tell a client why, then close its connection."""
 
     client_id: str
     reason: DisconnectReason
 
 
-@dataclass(frozen=True, slots=True)
-class ParticipantsChanged:
+class ParticipantsChanged(msgspec.Struct, frozen=True):
     """The number of admitted members changed (feeds the room_participants histogram)."""
 
     count: int
 
 
-@dataclass(frozen=True, slots=True)
-class PeerOutcome:
+class PeerOutcome(msgspec.Struct, frozen=True):
     """A client reported how one of its peer connections ended up."""
 
     status: Literal["success", "failure"]
     relayed: bool
 
 
-@dataclass(frozen=True, slots=True)
-class RoleChanged:
+class RoleChanged(msgspec.Struct, frozen=True):
     """An admitted member's role is now `role` (the shell hands them a fresh ticket)."""
 
     client_id: str
@@ -274,8 +272,7 @@ class Room:
                 else f"{event} needs the {needed} role"
             )
             return self._error(actor, ErrorCode.FORBIDDEN, message, event)
-        handler = getattr(self, f"_on_{event}")
-        effects: list[Effect] = handler(actor, payload, now)
+        effects: list[Effect] = _HANDLERS[event](self, actor, payload, now)
         return effects
 
     def _on_ping(self, actor: Member, payload: Ping, now: float) -> list[Effect]:
@@ -449,10 +446,7 @@ class Room:
             return self._error(
                 actor, ErrorCode.NOT_FOUND, "target is not a participant of this room", event
             )
-        body = relayed(payload)
-        body["clientId"] = actor.client_id
-        body["displayName"] = actor.display_name
-        return [Deliver((target.client_id,), event, body)]
+        return [Deliver((target.client_id,), event, relayed(payload, actor.card()))]
 
     def _on_offer(self, actor: Member, payload: Payload, now: float) -> list[Effect]:
         return self._relay(actor, payload, "offer")
@@ -618,3 +612,7 @@ class Room:
             )
             effects.append(Deliver((member.client_id,), "room_state", payload))
         return effects
+
+
+# Client event -> its handler, looked up once per message.
+_HANDLERS: dict[str, Any] = {event: getattr(Room, f"_on_{event}") for event in CLIENT_EVENTS}

@@ -17,6 +17,7 @@ import orjson
 import pytest
 from conftest import Client, Server, ServerFactory
 
+import videoconf.room
 from videoconf.api import settings_key
 from videoconf.auth import GUEST_AUDIENCE, GUEST_ISSUER
 
@@ -372,7 +373,7 @@ async def test_a_server_bug_costs_one_message_not_the_room(
     def broken(*_: Any) -> list[Any]:
         raise RuntimeError("injected fault")
 
-    monkeypatch.setattr("videoconf.room.Room._on_raise_hand", broken)
+    monkeypatch.setitem(videoconf.room._HANDLERS, "raise_hand", broken)
     await guest.send("raise_hand")
     error = await guest.expect("error")
     assert (error["code"], error["event"]) == ("internal_error", "raise_hand")
