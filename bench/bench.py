@@ -11,6 +11,9 @@ run, so the ratios compare like with like:
 - PeerJS: the PeerJS server (npm `peer`, pinned in bench/package.json) on Node
 - picows ceiling: `bench/ceiling_picows.py`, the same no-logic relay on another WebSocket
   stack (picows), to show what changing the stack would buy
+- bare ceiling: `bench/ceiling_lean.py`, the same relay on a bare asyncio protocol with
+  aiohttp's compiled frame reader and nothing else of aiohttp (no request, task or coroutine
+  per connection), to show what taking the upgrades off aiohttp's request machinery would buy
 
 Writes the tables to stdout and, with `--write`, to bench/RESULTS.md.
 """
@@ -44,7 +47,13 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 SERVER_CPU = "0"
 GENERATOR_CPU = "1"
 # who -> the load generator's --target (its protocol)
-TARGETS = {"videoconf": "videoconf", "ceiling": "relay", "picows": "relay", "peerjs": "peerjs"}
+TARGETS = {
+    "videoconf": "videoconf",
+    "ceiling": "relay",
+    "picows": "relay",
+    "lean": "relay",
+    "peerjs": "peerjs",
+}
 
 
 def free_port() -> int:
@@ -158,6 +167,10 @@ def start_picows() -> Server:
     return start_process("picows", [str(PYTHON), script, "--port", "{port}"])
 
 
+def start_lean() -> Server:
+    return start_process("lean", [str(PYTHON), str(BENCH / "ceiling_lean.py"), "--port", "{port}"])
+
+
 def start_peerjs() -> Server:
     peerjs = BENCH / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
     argv = ["node", str(peerjs), "--host", "127.0.0.1", "--port", "{port}"]
@@ -176,6 +189,7 @@ def server(name: str, env: dict[str, str] | None = None) -> Iterator[Server]:
         "videoconf": lambda: start_videoconf(env or {}),
         "ceiling": start_ceiling,
         "picows": start_picows,
+        "lean": start_lean,
         "peerjs": start_peerjs,
     }[name]()
     try:
@@ -330,7 +344,7 @@ class Bench:
             "10",
         ]
         for attempt in range(self.repeat):
-            for who in ("videoconf", "ceiling", "picows"):
+            for who in ("videoconf", "ceiling", "picows", "lean"):
                 self.say(f"  {section}: {who} ({attempt + 1}/{self.repeat})")
                 with server(who, NO_RATE_LIMIT) as s:
                     report = loadtest(
@@ -531,7 +545,9 @@ def render(bench: Bench, command: str, started: datetime, seconds: float) -> str
         "in the ratio 1:1:8 (about 1 KB on average), 100 participants; saturation keeps 8 "
         "messages in flight per participant.",
         "- ceiling = `bench/ceiling.py`, the same stack with no room logic; picows ceiling = "
-        "`bench/ceiling_picows.py`, the same relay on picows (last column, for comparison).",
+        "`bench/ceiling_picows.py`, the same relay on picows; bare ceiling = "
+        "`bench/ceiling_lean.py`, the same relay on a bare asyncio protocol with aiohttp's "
+        "frame reader only (last two columns, for comparison).",
         "- Ratios say how many times better videoconf is than the reference (above 1: better; "
         "for latency and memory: the reference's figure divided by ours).",
         "- Throughput per server CPU-second is the throughput divided by the CPU the server "
@@ -549,8 +565,8 @@ def render(bench: Bench, command: str, started: datetime, seconds: float) -> str
                 f"## {section}",
                 "",
                 "| Figure | videoconf | ceiling | PeerJS | vs ceiling | vs PeerJS | target "
-                "| picows ceiling |",
-                "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+                "| picows ceiling | bare ceiling |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
             ]
         ours = figure.median("videoconf")
         ceiling, peerjs = figure.median("ceiling"), figure.median("peerjs")
@@ -559,7 +575,8 @@ def render(bench: Bench, command: str, started: datetime, seconds: float) -> str
             f"{fmt(ceiling, figure.unit)} | {fmt(peerjs, figure.unit)} | "
             f"{ratio(ours, ceiling, figure.higher_is_better)} | "
             f"{ratio(ours, peerjs, figure.higher_is_better)} | {figure.target} | "
-            f"{fmt(figure.median('picows'), figure.unit)} |"
+            f"{fmt(figure.median('picows'), figure.unit)} | "
+            f"{fmt(figure.median('lean'), figure.unit)} |"
         )
     if bench.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in bench.notes]
