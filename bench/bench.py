@@ -158,17 +158,12 @@ def start_process(name: str, argv: list[str]) -> Server:
     return Server(name, port, process)
 
 
-def start_ceiling() -> Server:
-    return start_process("ceiling", [str(PYTHON), str(BENCH / "ceiling.py"), "--port", "{port}"])
+# The no-logic reference relays, Python scripts in bench/: who -> script
+RELAY_SCRIPTS = {"ceiling": "ceiling.py", "picows": "ceiling_picows.py", "lean": "ceiling_lean.py"}
 
 
-def start_picows() -> Server:
-    script = str(BENCH / "ceiling_picows.py")
-    return start_process("picows", [str(PYTHON), script, "--port", "{port}"])
-
-
-def start_lean() -> Server:
-    return start_process("lean", [str(PYTHON), str(BENCH / "ceiling_lean.py"), "--port", "{port}"])
+def start_relay(name: str) -> Server:
+    return start_process(name, [str(PYTHON), str(BENCH / RELAY_SCRIPTS[name]), "--port", "{port}"])
 
 
 def start_peerjs() -> Server:
@@ -185,13 +180,12 @@ NO_RATE_LIMIT = {"WS_RATE_LIMIT": "0"}
 
 @contextlib.contextmanager
 def server(name: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    started = {
-        "videoconf": lambda: start_videoconf(env or {}),
-        "ceiling": start_ceiling,
-        "picows": start_picows,
-        "lean": start_lean,
-        "peerjs": start_peerjs,
-    }[name]()
+    if name == "videoconf":
+        started = start_videoconf(env or {})
+    elif name == "peerjs":
+        started = start_peerjs()
+    else:
+        started = start_relay(name)
     try:
         yield started
     finally:

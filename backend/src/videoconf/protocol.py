@@ -234,9 +234,9 @@ def parse(data: bytes | str) -> tuple[str, Payload]:
     try:
         message = _message_decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        return _parse_slowly(data)
-    event = _events[type(message)]
-    payload = message.payload
+        event, payload = _parse_slowly(data)
+    else:
+        event, payload = _events[type(message)], message.payload
     if isinstance(payload, Offer | Answer):
         check_sdp(payload.sdp, event)
     return event, payload
@@ -255,12 +255,9 @@ def _parse_slowly(data: bytes | str) -> tuple[str, Payload]:
             ErrorCode.UNKNOWN_EVENT, f"unknown event {envelope.event[:64]!r}", envelope.event[:64]
         )
     try:
-        payload = decoder.decode(envelope.payload)
+        return envelope.event, decoder.decode(envelope.payload)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise ProtocolError(ErrorCode.INVALID_PAYLOAD, str(exc), envelope.event) from None
-    if isinstance(payload, Offer | Answer):
-        check_sdp(payload.sdp, envelope.event)
-    return envelope.event, payload
 
 
 def check_sdp(raw: msgspec.Raw, event: str) -> None:
