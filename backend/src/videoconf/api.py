@@ -15,10 +15,10 @@ from .auth import Authenticator, AuthError, Identity, clean_display_name
 from .cluster import ClusterUnavailable
 from .cluster.forward import ASSERTION_HEADER, Forwarder, verify_assertion
 from .config import Settings
-from .hub import CLOSE_GRACE, Hub
+from .hub import Hub
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import document as openapi_document
-from .protocol import MAX_CHAT_LENGTH, ROOM_ID_PATTERN, Role, encode
+from .protocol import CLOSE_GRACE, MAX_CHAT_LENGTH, ROOM_ID_PATTERN, Role, encode
 from .turn import ice_servers, ice_servers_payload, turn_expiry
 from .wsio import ClientSocket, Frames, FrameWriter
 
@@ -378,8 +378,9 @@ async def forward(
         await owner.close()
         return client_gone()
     hub.metrics.connections.inc()
+    transport = request.transport
     try:
-        await forwarder.pipe(socket, owner)
+        await forwarder.pipe(socket, owner, transport.abort if transport is not None else None)
     finally:
         hub.metrics.connections.dec()
     return socket

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import resource
 import signal
 import sys
@@ -19,6 +20,9 @@ from .config import ConfigError, Settings
 from .loadtest.options import add_arguments as add_load_arguments
 
 log = logging.getLogger("videoconf")
+
+# Seconds allowed after the drain for the hand-over to Redis and the server's clean-up.
+SHUTDOWN_SLACK = 8.0
 
 
 async def serve(settings: Settings) -> None:
@@ -42,11 +46,34 @@ async def serve(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
+    # Bounded whatever hangs: past the drain's own budget and the clean-up's, say what is
+    # still running and go (Kubernetes would kill us at its grace period anyway). Left armed:
+    # it covers the loop's own teardown (cancelling leftover tasks) after we return.
+    loop.call_later(
+        settings.shutdown_delay + settings.drain_timeout + SHUTDOWN_SLACK, _shutdown_stuck
+    )
     # Graceful drain: /ready turns 503, clients are told to reconnect, then we go.
     await app[hub_key].drain(
         settings.drain_timeout, settings.shutdown_delay, also=app[forwarder_key].drain
     )
     await runner.cleanup()
+
+
+def _shutdown_stuck() -> None:
+    """One error line naming where every unfinished task waits, then exit 1."""
+    waiting = []
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=1)
+        where = frames[0] if frames else None
+        waiting.append(
+            f"{task.get_name()} at {where.f_code.co_filename}:{where.f_lineno} "
+            f"({where.f_code.co_name})"
+            if where is not None
+            else task.get_name()
+        )
+    log.error("shutdown stuck; exiting", extra={"tasks": sorted(waiting)[:50]})
+    logging.shutdown()
+    os._exit(1)
 
 
 def raise_file_limit() -> None:

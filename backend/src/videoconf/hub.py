@@ -23,6 +23,7 @@ from .config import Settings
 from .metrics import OK, Metrics
 from .protocol import (
     CLOSE_CODES,
+    CLOSE_GRACE,
     RECONNECT_REASONS,
     DisconnectReason,
     ErrorCode,
@@ -50,8 +51,6 @@ log = logging.getLogger(__name__)
 STATELESS_EVENTS = frozenset(
     {"offer", "answer", "candidate", "renegotiate", "ping", "recents_chat", "mute_request"}
 )
-# A close the server starts must be done within this long, or the TCP connection is aborted.
-CLOSE_GRACE = 2.0
 # A connection that keeps breaking the rules this many times in a window is closed.
 MAX_VIOLATIONS = 20
 VIOLATION_WINDOW = 10.0

@@ -68,6 +68,9 @@ CLOSE_CODES: Final[dict[DisconnectReason, int]] = {
     DisconnectReason.POLICY_VIOLATION: 1008,
     DisconnectReason.SLOW_CONSUMER: 4008,
 }
+# A close the server starts must be done within this long (seconds), or the TCP connection
+# is cut.
+CLOSE_GRACE: Final = 2.0
 # Reasons after which a client should come back on its own.
 RECONNECT_REASONS: Final = frozenset(
     {DisconnectReason.SERVER_SHUTDOWN, DisconnectReason.SERVER_BUSY, DisconnectReason.SLOW_CONSUMER}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -87,3 +88,36 @@ async def test_sigterm_drains_and_exits_zero(
     assert SECRET not in out + err
     for line in out.splitlines():
         orjson.loads(line)  # one JSON object per line, nothing else
+
+
+STUCK = """
+import asyncio
+from videoconf import cli, logs
+
+async def main():
+    logs.configure("WARNING")
+    asyncio.get_running_loop().create_task(asyncio.Event().wait(), name="never-done")
+    asyncio.get_running_loop().call_later(0.05, cli._shutdown_stuck)
+    await asyncio.sleep(5)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_stuck_shutdown_names_what_waits_and_exits_one() -> None:
+    """The shutdown watchdog (cli.serve arms it on SIGTERM): a task that never finishes
+    cannot keep the process alive past its budget, and the one error line says where it
+    waits. Driven directly: no real fault in the server is known to hang a shutdown."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        STUCK,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 1, err.decode()
+    [line] = out.decode().splitlines()
+    record = orjson.loads(line)
+    assert record["level"] == "error" and record["message"] == "shutdown stuck; exiting"
+    assert any(task.startswith("never-done at ") for task in record["tasks"]), record

@@ -9,16 +9,16 @@ counted where it is.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 import aiohttp
 import jwt
 from aiohttp import WSMsgType, web
 
-from ..protocol import CLOSE_CODES, DisconnectReason, encode
+from ..protocol import CLOSE_CODES, CLOSE_GRACE, DisconnectReason, encode
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ class Forwarder:
         self._secret = secret
         self._heartbeat = heartbeat or None
         self._session: aiohttp.ClientSession | None = None
-        self.clients: set[web.WebSocketResponse] = set()
+        # Each forwarded client's socket, with what cuts its TCP connection.
+        self.clients: dict[web.WebSocketResponse, Callable[[], None] | None] = {}
 
     async def close(self) -> None:
         if self._session is not None:
@@ -77,7 +78,10 @@ class Forwarder:
         once: each goodbye waits for the client's close (bounded by the socket's close
         timeout), and one after the other a few silent clients outlasted the drain."""
         await asyncio.gather(
-            *(_goodbye(client, DisconnectReason.SERVER_SHUTDOWN) for client in list(self.clients))
+            *(
+                _goodbye(client, DisconnectReason.SERVER_SHUTDOWN, abort)
+                for client, abort in list(self.clients.items())
+            )
         )
 
     async def connect(
@@ -100,14 +104,19 @@ class Forwarder:
             heartbeat=self._heartbeat,
             compress=0,
             max_msg_size=0,
+            timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_GRACE),
             autoping=True,
         )
 
     async def pipe(
-        self, client: web.WebSocketResponse, owner: aiohttp.ClientWebSocketResponse
+        self,
+        client: web.WebSocketResponse,
+        owner: aiohttp.ClientWebSocketResponse,
+        abort: Callable[[], None] | None = None,
     ) -> None:
-        """Carry frames both ways until one side closes; mirror the owner's close code."""
-        self.clients.add(client)
+        """Carry frames both ways until one side closes; mirror the owner's close code.
+        `abort` cuts the client's TCP connection when a goodbye cannot be delivered."""
+        self.clients[client] = abort
         upstream = asyncio.get_running_loop().create_task(self._to_owner(client, owner))
         try:
             async for message in owner:
@@ -122,14 +131,16 @@ class Forwarder:
                 await client.close(code=owner.close_code or 1000, message=b"")
             elif not client.closed:
                 # The owner vanished without a goodbye: the room moves; come back through us.
-                await _goodbye(client, DisconnectReason.SERVER_SHUTDOWN)
+                await _goodbye(client, DisconnectReason.SERVER_SHUTDOWN, abort)
         except (ConnectionError, RuntimeError):
             pass
         finally:
-            self.clients.discard(client)
+            self.clients.pop(client, None)
             upstream.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
-                await upstream
+            await asyncio.wait([upstream])  # not `await upstream`: our own cancel must propagate
+            failure = None if upstream.cancelled() else upstream.exception()
+            if failure is not None and not isinstance(failure, ConnectionError | RuntimeError):
+                raise failure
             if not owner.closed:
                 await owner.close()
 
@@ -157,9 +168,19 @@ def _sendable(code: int | None) -> bool:
     )
 
 
-async def _goodbye(client: web.WebSocketResponse, reason: DisconnectReason) -> None:
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await client.send_frame(
-            encode("disconnect", {"reason": reason.value, "reconnect": True}), WSMsgType.TEXT
-        )
-        await client.close(code=CLOSE_CODES[reason], message=reason.value.encode())
+async def _goodbye(
+    client: web.WebSocketResponse, reason: DisconnectReason, abort: Callable[[], None] | None
+) -> None:
+    """Tell the client why and close; a client that cannot take its goodbye within the close
+    grace (its socket's buffer full, or no close frame back) is cut at the TCP level."""
+    try:
+        async with asyncio.timeout(CLOSE_GRACE):
+            await client.send_frame(
+                encode("disconnect", {"reason": reason.value, "reconnect": True}), WSMsgType.TEXT
+            )
+            await client.close(code=CLOSE_CODES[reason], message=reason.value.encode())
+    except (ConnectionError, RuntimeError):
+        pass
+    except TimeoutError:
+        if abort is not None:
+            abort()
