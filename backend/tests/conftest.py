@@ -16,6 +16,7 @@ from aiohttp import web
 
 from videoconf.app import create_app
 from videoconf.config import Settings
+from videoconf.endpoint import Endpoint, listen
 
 TIMEOUT = 5.0
 
@@ -41,7 +42,11 @@ class Server:
     app: web.Application
     runner: web.AppRunner
     url: str
+    # A new TCP connection per request, as browsers open one per WebSocket: upgrades reach
+    # the endpoint's own path, not aiohttp's (see test_endpoint for a kept-alive one).
     session: aiohttp.ClientSession
+    listener: asyncio.Server | None = None
+    endpoint: Endpoint | None = None
 
     @property
     def ws_url(self) -> str:
@@ -211,17 +216,19 @@ async def make_server() -> AsyncIterator[ServerFactory]:
         app = create_app(test_settings(**overrides))
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        session = aiohttp.ClientSession()
-        server = Server(app, runner, f"http://127.0.0.1:{port}", session)
+        listener, endpoint = await listen(app, runner, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+        server = Server(app, runner, f"http://127.0.0.1:{port}", session, listener, endpoint)
         started.append(server)
         return server
 
     yield start
     for server in started:
         await server.session.close()
+        assert server.listener is not None and server.endpoint is not None
+        server.listener.close()
+        server.endpoint.close()
         await server.runner.cleanup()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -12,7 +14,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from .auth import Authenticator, AuthError, Identity, clean_display_name
-from .cluster import ClusterUnavailable
+from .cluster import ClusterUnavailable, Placement
 from .cluster.forward import ASSERTION_HEADER, Forwarder, verify_assertion
 from .config import Settings
 from .hub import Hub
@@ -43,14 +45,14 @@ def error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-def bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+def bearer(headers: Mapping[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer` header (`headers` looked up in lower case)."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 async def identify(request: web.Request, *, required: bool) -> Identity | None:
-    token = bearer(request)
+    token = bearer(request.headers)
     if token is None:
         if required:
             raise AuthError("missing_token", "sign in first: Authorization: Bearer <token>")
@@ -209,72 +211,115 @@ async def client_config(request: web.Request) -> web.Response:
     )
 
 
-def origin_allowed(request: web.Request, settings: Settings) -> bool:
-    origin = request.headers.get("Origin")
+def origin_allowed(origin: str | None, host: str, settings: Settings) -> bool:
+    """Whether a page from `origin` may open a WebSocket here (`host`: the Host header)."""
     if origin is None:
         return True  # not a browser; origin checks guard against cross-site pages only
     if origin in settings.allowed_origins or "*" in settings.allowed_origins:
         return True
     if settings.allowed_origins or settings.production:
         return False
-    host = urlsplit(origin).hostname or ""
+    hostname = urlsplit(origin).hostname or ""
     # Development default: any local page, or a page served from this very host.
-    return host in LOCAL_HOSTS or host == (request.url.host or "")
+    return hostname in LOCAL_HOSTS or hostname == (urlsplit(f"//{host}").hostname or "")
 
 
-def websocket_token(request: web.Request) -> str | None:
-    token = request.query.get("token")
+def websocket_token(query: Mapping[str, str], headers: Mapping[str, str]) -> str | None:
+    token = query.get("token")
     if token:
         return token
-    for value in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
+    for value in headers.get("sec-websocket-protocol", "").split(","):
         value = value.strip()
         if value.count(".") == 2:
             return value
-    return bearer(request)
+    return bearer(headers)
 
 
-@routes.get("/ws/hub/{room_id}")
-async def websocket(request: web.Request) -> web.StreamResponse:
-    settings, hub = request.app[settings_key], request.app[hub_key]
-    room_id = request.match_info["room_id"]
+class Refused(Exception):
+    """A WebSocket upgrade turned down, with the HTTP answer's status, code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Who connects to which room, and where the room is served."""
+
+    room_id: str
+    client_id: str
+    display_name: str
+    ticket_role: Role | None
+    placement: Placement
+
+
+async def admit(
+    app: web.Application, room_id: str, query: Mapping[str, str], headers: Mapping[str, str]
+) -> Admission:
+    """The checks of a `/ws/hub/{room_id}` upgrade, for aiohttp's handler (`websocket`) and
+    for the endpoint's own (`endpoint.Front`). `headers` are looked up in lower case.
+    Raises Refused, AuthError or ClusterUnavailable."""
+    settings, hub = app[settings_key], app[hub_key]
     if not ROOM_ID.fullmatch(room_id):
-        return error(400, "invalid_room_id", "room ids are 3-64 letters, digits, - or _")
+        raise Refused(400, "invalid_room_id", "room ids are 3-64 letters, digits, - or _")
     if hub.draining:
-        return error(503, "draining", "this server is shutting down; connect again")
+        raise Refused(503, "draining", "this server is shutting down; connect again")
     if not hub.accepts(room_id):
-        return error(503, "server_busy", "this server holds as many rooms as it may")
-    if not origin_allowed(request, settings):
-        return error(403, "origin_not_allowed", "this page's origin may not connect")
-    token = websocket_token(request)
+        raise Refused(503, "server_busy", "this server holds as many rooms as it may")
+    if not origin_allowed(headers.get("origin"), headers.get("host", ""), settings):
+        raise Refused(403, "origin_not_allowed", "this page's origin may not connect")
+    token = websocket_token(query, headers)
     if token is None:
-        return error(401, "missing_token", "pass a token as ?token= or a WebSocket subprotocol")
-    identity = await request.app[auth_key].verify(token)
-    del token  # this frame lives as long as the connection: no copy of the JWT kept in it
+        raise Refused(401, "missing_token", "pass a token as ?token= or a WebSocket subprotocol")
+    identity = await app[auth_key].verify(token)
     display_name = identity.display_name
     if display_name is None:
         try:
-            display_name = clean_display_name(request.query.get("displayName", ""))
+            display_name = clean_display_name(query.get("displayName", ""))
         except ValueError as exc:
-            return error(400, "invalid_display_name", str(exc))
+            raise Refused(400, "invalid_display_name", str(exc)) from None
     ticket_role = None
-    ticket = request.query.get("ticket")
+    ticket = query.get("ticket")
     if ticket:
         # A ticket that does not check out is ignored: the person simply waits to be let in.
-        role_name = request.app[auth_key].verify_ticket(ticket, identity.client_id, room_id)
+        role_name = app[auth_key].verify_ticket(ticket, identity.client_id, room_id)
         if role_name is not None and role_name.upper() in Role.__members__:
             ticket_role = Role[role_name.upper()]
     try:
         placement = await hub.cluster.place(room_id, hub.clock(), hub.limits)
     except ClusterUnavailable:
-        return error(503, "unavailable", "rooms cannot be reached right now; connect again")
-    if not placement.local:
-        assert placement.address is not None
-        return await forward(
-            request, placement.address, room_id, identity.client_id, display_name, ticket_role
-        )
-    if placement.room is not None:
+        raise Refused(
+            503, "unavailable", "rooms cannot be reached right now; connect again"
+        ) from None
+    if placement.local and placement.room is not None:
         hub.adopt(placement.room)
-    return await serve_here(request, room_id, identity.client_id, display_name, ticket_role)
+    return Admission(room_id, identity.client_id, display_name, ticket_role, placement)
+
+
+@routes.get("/ws/hub/{room_id}")
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """The upgrades the endpoint hands over (see endpoint.py): a request on a kept-alive
+    connection, or one it turned down (this answers why)."""
+    try:
+        entry = await admit(
+            request.app, request.match_info["room_id"], request.query, request.headers
+        )
+    except Refused as refused:
+        return error(refused.status, refused.code, refused.message)
+    if not entry.placement.local:
+        assert entry.placement.address is not None
+        return await forward(
+            request,
+            entry.placement.address,
+            entry.room_id,
+            entry.client_id,
+            entry.display_name,
+            entry.ticket_role,
+        )
+    return await serve_here(
+        request, entry.room_id, entry.client_id, entry.display_name, entry.ticket_role
+    )
 
 
 def client_gone() -> web.Response:

@@ -17,6 +17,7 @@ from . import logs
 from .api import forwarder_key, hub_key
 from .app import create_app
 from .config import ConfigError, Settings
+from .endpoint import listen
 from .loadtest.options import add_arguments as add_load_arguments
 
 log = logging.getLogger("videoconf")
@@ -29,9 +30,8 @@ async def serve(settings: Settings) -> None:
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024, reuse_address=True)
-    await site.start()
-    port = runner.addresses[0][1] if runner.addresses else settings.port
+    server, endpoint = await listen(app, runner, settings.host, settings.port)
+    port = server.sockets[0].getsockname()[1] if server.sockets else settings.port
     log.info(
         "listening",
         extra={"host": settings.host, "port": port, "environment": settings.environment},
@@ -56,6 +56,8 @@ async def serve(settings: Settings) -> None:
     await app[hub_key].drain(
         settings.drain_timeout, settings.shutdown_delay, also=app[forwarder_key].drain
     )
+    server.close()
+    endpoint.close()
     await runner.cleanup()
 
 

@@ -98,6 +98,7 @@ class Connection:
         "bucket",
         "client_id",
         "close_reason",
+        "counted",
         "display_name",
         "hub",
         "last_rate_error",
@@ -144,7 +145,8 @@ class Connection:
         # is under way): an idle connection costs no task.
         self.writer: asyncio.Task[None] | None = None
         self.loop = asyncio.get_running_loop()
-        self.hub: Hub | None = None  # set when frames are handed over as they arrive
+        self.hub: Hub | None = None  # set while its frames go to the hub (Hub.open)
+        self.counted = False  # whether it is in the connection gauge (Hub.open)
 
     def frame(self, data: bytes | None) -> None:
         """A frame handed over as it arrived (wsio.Frames.attach)."""
@@ -338,6 +340,77 @@ class Hub:
 
     # -- connections ----------------------------------------------------------------------
 
+    def open(
+        self,
+        socket: Socket,
+        room_id: str,
+        client_id: str,
+        display_name: str,
+        text_opcode: Any,
+        abort: Callable[[], None] | None = None,
+        ticket_role: Role | None = None,
+        counted: bool = True,
+        write_now: Callable[[bytes], bool] | None = None,
+    ) -> Connection:
+        """A participant's connection joins its room; its frames go to `Connection.frame`
+        from now on. Call `closed` once the socket is gone, whatever happened.
+
+        `counted`: whether this connection counts in this replica's connection gauge (a
+        connection forwarded by another replica is counted there)."""
+        now = self.clock()
+        connection = Connection(
+            socket,
+            room_id,
+            client_id,
+            display_name,
+            self.settings,
+            now,
+            text_opcode,
+            abort,
+            write_now,
+        )
+        if not self.accepts(room_id):
+            # Checked before the upgrade too; this covers a race with rooms created meanwhile.
+            connection.close(DisconnectReason.SERVER_BUSY)  # the goodbye; it never joins
+            return connection
+        room = self._room(room_id)
+        key = (room_id, client_id)
+        previous = self.connections.get(key)
+        if previous is not None:
+            previous.close(DisconnectReason.REPLACED)
+        self.connections[key] = connection
+        connection.counted = counted
+        if counted:
+            self.metrics.connections.inc()
+        connection.hub = self
+        try:
+            self.apply(room_id, room.join(client_id, display_name, now, ticket_role))
+            self.cluster.changed(room)
+        except BaseException:
+            self.closed(connection)
+            raise
+        return connection
+
+    def closed(self, connection: Connection) -> None:
+        """The connection's socket is gone: it leaves its room (its seat kept for the
+        reconnect grace unless it left on purpose)."""
+        connection.hub = None
+        if connection.writer is not None:
+            connection.writer.cancel()
+        if connection.counted:
+            connection.counted = False
+            self.metrics.connections.dec()
+        room_id, client_id = key = (connection.room_id, connection.client_id)
+        if self.connections.get(key) is connection:
+            del self.connections[key]
+            if not self.connections:
+                self._all_closed.set()
+            current = self.rooms.get(room_id)
+            if current is not None:
+                dropped = connection.close_reason != DisconnectReason.LEFT
+                self.apply(room_id, current.leave(client_id, self.clock(), dropped=dropped))
+                self.cluster.changed(current)
+
     async def serve(
         self,
         socket: Socket,
@@ -351,68 +424,36 @@ class Hub:
         counted: bool = True,
         write_now: Callable[[bytes], bool] | None = None,
     ) -> None:
-        """Run one participant's connection until it closes. `messages` yields raw frames.
-
-        `counted`: whether this connection counts in this replica's connection gauge (a
-        connection forwarded by another replica is counted there)."""
-        now = self.clock()
-        if not self.accepts(room_id):
-            # Checked before the upgrade too; this covers a race with rooms created meanwhile.
-            reason = DisconnectReason.SERVER_BUSY
-            goodbye = {"reason": reason.value, "reconnect": True}
-            await socket.send_frame(encode("disconnect", goodbye), text_opcode)
-            await socket.close(code=CLOSE_CODES[reason], message=reason.value.encode())
-            return
-        room = self._room(room_id)
-        connection = Connection(
+        """Run one participant's connection on a socket that is read by awaiting it (an
+        aiohttp WebSocketResponse) until it closes. `messages` yields raw frames."""
+        connection = self.open(
             socket,
             room_id,
             client_id,
             display_name,
-            self.settings,
-            now,
             text_opcode,
             abort,
+            ticket_role,
+            counted,
             write_now,
         )
-        key = (room_id, client_id)
-        previous = self.connections.get(key)
-        if previous is not None:
-            previous.close(DisconnectReason.REPLACED)
-        self.connections[key] = connection
-        if counted:
-            self.metrics.connections.inc()
         try:
-            self.apply(room_id, room.join(client_id, display_name, now, ticket_role))
-            self.cluster.changed(room)
-            # Frames handed over as they are parsed when the socket can (see wsio); then the
-            # loop below only waits for the close.
-            attach = getattr(messages, "attach", None)
-            if attach is not None:
-                connection.hub = self
-                attach(connection.frame)
-            async for data in messages:
-                self.receive(connection, data)
-                if connection.close_reason is not None:
-                    break
+            if connection.close_reason is None:
+                # Frames handed over as they are parsed when the socket can (see wsio); then
+                # the loop below only waits for the close.
+                attach = getattr(messages, "attach", None)
+                if attach is not None:
+                    attach(connection.frame)
+                async for data in messages:
+                    self.receive(connection, data)
+                    if connection.close_reason is not None:
+                        break
             if connection.close_reason is not None and connection.writer is not None:
                 # Our goodbye is in flight: let the writer finish it before the socket goes.
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(connection.writer), CLOSE_GRACE)
         finally:
-            if connection.writer is not None:
-                connection.writer.cancel()
-            if counted:
-                self.metrics.connections.dec()
-            if self.connections.get(key) is connection:
-                del self.connections[key]
-                if not self.connections:
-                    self._all_closed.set()
-                current = self.rooms.get(room_id)
-                if current is not None:
-                    dropped = connection.close_reason != DisconnectReason.LEFT
-                    self.apply(room_id, current.leave(client_id, self.clock(), dropped=dropped))
-                    self.cluster.changed(current)
+            self.closed(connection)
 
     def receive(self, connection: Connection, data: bytes | str | None) -> None:
         """Handle one frame from a client: limits, parsing, the room's rules, metrics."""
