@@ -552,8 +552,10 @@ async def cluster(
     fresh_redis: RedisServer, tmp_path: Path
 ) -> AsyncIterator[Callable[..., Awaitable[Cluster]]]:
     """`await cluster(3, RECONNECT_GRACE_SECONDS="6")`: K replicas, up and ready."""
-    # No connection limit: the soak holds over a hundred WebSockets through one session.
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    # No connection limit: the soak holds over a hundred WebSockets through one session. A new
+    # connection per request, as browsers and Envoy's WebSocket pool open one per upgrade: the
+    # replicas' own endpoint takes them (and hands the forwarded ones to aiohttp).
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True))
     made: list[Cluster] = []
 
     async def make(count: int = 3, **settings: str) -> Cluster:

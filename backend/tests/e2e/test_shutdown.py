@@ -41,7 +41,8 @@ async def test_sigterm_drains_and_exits_zero(
     backend: tuple[asyncio.subprocess.Process, str],
 ) -> None:
     process, address = backend
-    async with aiohttp.ClientSession() as http:
+    # A connection per request: the upgrades reach the endpoint's own path, as a browser's do.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
 
         async def token(name: str) -> str:
             async with http.post(
