@@ -6,14 +6,14 @@ each figure is the median of `--repeat` runs, and the references are measured in
 run, so the ratios compare like with like:
 
 - videoconf: `videoconf serve` (auth, validation, permissions, rate limits, metrics)
-- ceiling: `bench/ceiling.py`, a relay on the same stack (aiohttp + orjson + uvloop) with
-  no room logic
+- ceiling: `bench/ceiling.py`, a relay with no room logic on the backend's WebSocket stack
+  (a bare asyncio protocol on uvloop, aiohttp's compiled frame reader, orjson)
 - PeerJS: the PeerJS server (npm `peer`, pinned in bench/package.json) on Node
 - picows ceiling: `bench/ceiling_picows.py`, the same no-logic relay on another WebSocket
   stack (picows), to show what changing the stack would buy
-- bare ceiling: `bench/ceiling_lean.py`, the same relay on a bare asyncio protocol with
-  aiohttp's compiled frame reader and nothing else of aiohttp (no request, task or coroutine
-  per connection), to show what taking the upgrades off aiohttp's request machinery would buy
+- aiohttp ceiling: `bench/ceiling_aiohttp.py`, the same relay on aiohttp's own WebSocket
+  path (a request, a task and a coroutine per connection), the backend's stack before it
+  had a WebSocket endpoint of its own
 
 Writes the tables to stdout and, with `--write`, to bench/RESULTS.md.
 """
@@ -51,7 +51,7 @@ TARGETS = {
     "videoconf": "videoconf",
     "ceiling": "relay",
     "picows": "relay",
-    "lean": "relay",
+    "aiohttp": "relay",
     "peerjs": "peerjs",
 }
 
@@ -159,7 +159,11 @@ def start_process(name: str, argv: list[str]) -> Server:
 
 
 # The no-logic reference relays, Python scripts in bench/: who -> script
-RELAY_SCRIPTS = {"ceiling": "ceiling.py", "picows": "ceiling_picows.py", "lean": "ceiling_lean.py"}
+RELAY_SCRIPTS = {
+    "ceiling": "ceiling.py",
+    "picows": "ceiling_picows.py",
+    "aiohttp": "ceiling_aiohttp.py",
+}
 
 
 def start_relay(name: str) -> Server:
@@ -338,7 +342,7 @@ class Bench:
             "10",
         ]
         for attempt in range(self.repeat):
-            for who in ("videoconf", "ceiling", "picows", "lean"):
+            for who in ("videoconf", "ceiling", "picows", "aiohttp"):
                 self.say(f"  {section}: {who} ({attempt + 1}/{self.repeat})")
                 with server(who, NO_RATE_LIMIT) as s:
                     report = loadtest(
@@ -538,10 +542,11 @@ def render(bench: Bench, command: str, started: datetime, seconds: float) -> str
         "- Relay messages are offers and answers of 2–6 KB and ICE candidates of ~120 bytes "
         "in the ratio 1:1:8 (about 1 KB on average), 100 participants; saturation keeps 8 "
         "messages in flight per participant.",
-        "- ceiling = `bench/ceiling.py`, the same stack with no room logic; picows ceiling = "
-        "`bench/ceiling_picows.py`, the same relay on picows; bare ceiling = "
-        "`bench/ceiling_lean.py`, the same relay on a bare asyncio protocol with aiohttp's "
-        "frame reader only (last two columns, for comparison).",
+        "- ceiling = `bench/ceiling.py`, the backend's WebSocket stack (an asyncio protocol "
+        "with aiohttp's compiled frame reader) with no room logic; for comparison, picows "
+        "ceiling = `bench/ceiling_picows.py`, the same relay on picows, and aiohttp ceiling = "
+        "`bench/ceiling_aiohttp.py`, the same relay on aiohttp's own WebSocket path (the "
+        "backend's stack before it had its own endpoint).",
         "- Ratios say how many times better videoconf is than the reference (above 1: better; "
         "for latency and memory: the reference's figure divided by ours).",
         "- Throughput per server CPU-second is the throughput divided by the CPU the server "
@@ -559,7 +564,7 @@ def render(bench: Bench, command: str, started: datetime, seconds: float) -> str
                 f"## {section}",
                 "",
                 "| Figure | videoconf | ceiling | PeerJS | vs ceiling | vs PeerJS | target "
-                "| picows ceiling | bare ceiling |",
+                "| picows ceiling | aiohttp ceiling |",
                 "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
             ]
         ours = figure.median("videoconf")
@@ -570,7 +575,7 @@ def render(bench: Bench, command: str, started: datetime, seconds: float) -> str
             f"{ratio(ours, ceiling, figure.higher_is_better)} | "
             f"{ratio(ours, peerjs, figure.higher_is_better)} | {figure.target} | "
             f"{fmt(figure.median('picows'), figure.unit)} | "
-            f"{fmt(figure.median('lean'), figure.unit)} |"
+            f"{fmt(figure.median('aiohttp'), figure.unit)} |"
         )
     if bench.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in bench.notes]

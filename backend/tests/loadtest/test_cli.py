@@ -217,7 +217,7 @@ async def reference(*argv: str) -> AsyncIterator[str]:
         await process.wait()
 
 
-@pytest.mark.parametrize("script", ["ceiling.py", "ceiling_picows.py", "ceiling_lean.py"])
+@pytest.mark.parametrize("script", ["ceiling.py", "ceiling_picows.py", "ceiling_aiohttp.py"])
 async def test_the_benchmarks_no_logic_relays(script: str) -> None:
     async with reference(sys.executable, str(ROOT / "bench" / script), "--port", "{port}") as url:
         code, report, _ = await loadtest(

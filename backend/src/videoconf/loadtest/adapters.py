@@ -5,7 +5,7 @@ messages and decodes the server's into our vocabulary (`event`, `payload`), so t
 drives all three the same way:
 
 - `videoconf`: this backend (guest sign-in, rooms, admission by the host, roles, rate limits).
-- `relay`: `bench/ceiling.py`, a no-logic relay on the same stack (aiohttp + orjson) that
+- `relay`: `bench/ceiling.py`, a no-logic relay on the same stack (and its variants) that
   speaks our envelope: the ceiling for the stack.
 - `peerjs`: the PeerJS server (npm `peer`): no rooms, no broadcast, its own envelope.
 """
