@@ -35,9 +35,9 @@ from .api import ROOM_ID, SUBPROTOCOL, Refused, admit, hub_key, settings_key
 from .auth import AuthError
 from .cluster import ClusterUnavailable
 from .hub import Connection
-from .protocol import CLOSE_GRACE, encode
+from .protocol import CLOSE_GRACE, encode, sendable
 from .turn import ice_servers_payload
-from .wsio import FrameWriter
+from .wsio import FrameWriter, frame_header, heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +49,12 @@ _TEXT: Final = WSMsgType.TEXT
 _BINARY: Final = WSMsgType.BINARY
 _PING: Final = WSMsgType.PING
 _CLOSE: Final = WSMsgType.CLOSE
-_LEN2 = struct.Struct("!BBH").pack
-_LEN8 = struct.Struct("!BBQ").pack
 _CODE = struct.Struct("!H").pack
 
 
 def frame(opcode: int, data: bytes) -> bytes:
     """One final, unmasked frame (server to client)."""
-    size, first = len(data), 0x80 | opcode
-    if size < 126:
-        return bytes((first, size)) + data
-    if size < 65536:
-        return _LEN2(first, 126, size) + data
-    return _LEN8(first, 127, size) + data
-
-
-def sendable(code: int | None) -> bool:
-    """Close codes an endpoint may put in a close frame (1005, 1006, 1015 are not)."""
-    return code is not None and (
-        1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
-    )
+    return frame_header(0x80 | opcode, len(data)) + data
 
 
 class Endpoint:
@@ -137,7 +123,7 @@ class Front(asyncio.Protocol):
     """One TCP connection: its first request head, then (when it is ours) its WebSocket.
 
     It is also the hub's `Socket` for the connection: `send_frame` and `close` wait for
-    the peer, `heartbeat` is the hub's sweep."""
+    the peer; `heartbeat` is the hub's sweep (wsio.heartbeat)."""
 
     __slots__ = (
         "admission",
@@ -173,7 +159,7 @@ class Front(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         reader = self.reader
         if reader is not None:
-            self.quiet = 0
+            self.quiet = 0  # heartbeat sweeps since the peer last sent anything
             reader.feed_data(data)
             return
         head = self.head
@@ -356,14 +342,7 @@ class Front(asyncio.Protocol):
         return True
 
     def heartbeat(self) -> bool:
-        """One sweep of the hub's heartbeat (every half `WS_HEARTBEAT_SECONDS`): a peer that
-        has sent nothing for a whole sweep gets a ping; False when it has not answered by
-        the next sweep (the connection is dead: abort it)."""
-        self.quiet += 1
-        transport = self.transport
-        if self.quiet == 2 and transport is not None and not transport.is_closing():
-            transport.write(b"\x89\x00")
-        return self.quiet < 3
+        return heartbeat(self, self.transport)
 
     # -- flow control and the end ---------------------------------------------------------
 

@@ -71,6 +71,15 @@ CLOSE_CODES: Final[dict[DisconnectReason, int]] = {
 # A close the server starts must be done within this long (seconds), or the TCP connection
 # is cut.
 CLOSE_GRACE: Final = 2.0
+
+
+def sendable(code: int | None) -> bool:
+    """Close codes an endpoint may put in a close frame (1005, 1006, 1015 are not)."""
+    return code is not None and (
+        1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+    )
+
+
 # Reasons after which a client should come back on its own.
 RECONNECT_REASONS: Final = frozenset(
     {DisconnectReason.SERVER_SHUTDOWN, DisconnectReason.SERVER_BUSY, DisconnectReason.SLOW_CONSUMER}

@@ -1,4 +1,6 @@
 """The WebSocket fast path: reading frames and writing them without a task per message.
+`FrameWriter`, `frame_header` and `heartbeat` serve both kinds of socket: the endpoint's own
+(endpoint.py) and aiohttp's (`ClientSocket`, for upgrades aiohttp's handler serves).
 
 aiohttp writes a frame in one synchronous `transport.write`; its `send_frame` coroutine
 adds only flow control. A relay server sends most frames to sockets whose buffers are
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from aiohttp import WSMsgType, web
 from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
@@ -30,6 +32,29 @@ _TEXT_FIN: Final = 0x81
 _LEN2 = struct.Struct("!BBH").pack
 _LEN8 = struct.Struct("!BBQ").pack
 _PING: Final = b"\x89\x00"  # a final ping frame with no payload
+
+
+def frame_header(first: int, size: int) -> bytes:
+    """The header of an unmasked frame (server to client): `first` is FIN and the opcode."""
+    if size < 126:
+        return bytes((first, size))
+    if size < 65536:
+        return _LEN2(first, 126, size)
+    return _LEN8(first, 127, size)
+
+
+class Quiet(Protocol):
+    quiet: int  # heartbeat sweeps since the peer last sent anything (reset when it does)
+
+
+def heartbeat(socket: Quiet, transport: asyncio.Transport | None) -> bool:
+    """One sweep of the hub's heartbeat on a socket (`Hub.heartbeat`, every half
+    `WS_HEARTBEAT_SECONDS`): a peer that has sent nothing for a whole sweep gets a ping;
+    False when it has not answered by the next sweep (the connection is dead: abort it)."""
+    socket.quiet += 1
+    if socket.quiet == 2 and transport is not None and not transport.is_closing():
+        transport.write(_PING)
+    return socket.quiet < 3
 
 
 class Outbox:
@@ -88,13 +113,7 @@ class FrameWriter:
         if pending is None:
             pending = self.pending = []
             self.outbox.later(self.flush)
-        size = len(data)
-        if size < 126:
-            pending.append(bytes((_TEXT_FIN, size)))
-        elif size < 65536:
-            pending.append(_LEN2(_TEXT_FIN, 126, size))
-        else:
-            pending.append(_LEN8(_TEXT_FIN, 127, size))
+        pending.append(frame_header(_TEXT_FIN, len(data)))
         pending.append(data)
         return True
 
@@ -141,7 +160,6 @@ class ClientSocket(web.WebSocketResponse):
     `_post_start` is aiohttp's own (3.14, pinned) but for the queue it creates and the
     callback it gives the protocol. Create it with `heartbeat=None`."""
 
-    # Heartbeat sweeps since the peer last sent anything (a frame, a pong).
     quiet = 0
 
     def _post_start(self, request: Any, protocol: str | None, writer: Any) -> None:
@@ -160,14 +178,7 @@ class ClientSocket(web.WebSocketResponse):
         self.quiet = 0
 
     def heartbeat(self) -> bool:
-        """One sweep of the hub's heartbeat (every half `WS_HEARTBEAT_SECONDS`): a peer that
-        has sent nothing for a whole sweep gets a ping; False when it has not answered by
-        the next sweep (the connection is dead: abort it)."""
-        self.quiet += 1
-        transport = self._req.transport if self._req is not None else None
-        if self.quiet == 2 and transport is not None and not transport.is_closing():
-            transport.write(_PING)
-        return self.quiet < 3
+        return heartbeat(self, self._req.transport if self._req is not None else None)
 
 
 class Frames:

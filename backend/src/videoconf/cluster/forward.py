@@ -18,7 +18,7 @@ import aiohttp
 import jwt
 from aiohttp import WSMsgType, web
 
-from ..protocol import CLOSE_CODES, CLOSE_GRACE, DisconnectReason, encode
+from ..protocol import CLOSE_CODES, CLOSE_GRACE, DisconnectReason, encode, sendable
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class Forwarder:
                     )
                 else:
                     break
-            if _sendable(owner.close_code) and not client.closed:
+            if sendable(owner.close_code) and not client.closed:
                 await client.close(code=owner.close_code or 1000, message=b"")
             elif not client.closed:
                 # The owner vanished without a goodbye: the room moves; come back through us.
@@ -159,13 +159,6 @@ class Forwarder:
             else:
                 break
         await owner.close()
-
-
-def _sendable(code: int | None) -> bool:
-    """Close codes an endpoint may put in a close frame (1005, 1006, 1015 are not)."""
-    return code is not None and (
-        1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
-    )
 
 
 async def _goodbye(
