@@ -634,9 +634,8 @@ class HubMachine(RuleBasedStateMachine):
     def connect(self, room_id: str, client_id: str, name: str) -> None:
         async def start() -> Session:
             socket = FakeSocket()
-            task = asyncio.get_running_loop().create_task(
-                self.hub.serve(socket, socket, room_id, client_id, name, "TEXT")
-            )
+            connection = self.hub.open(socket, room_id, client_id, name, "TEXT")
+            task = asyncio.get_running_loop().create_task(self.hub.serve(connection, socket))
             return Session(room_id, client_id, socket, task)
 
         self.sessions.append(self.loop.run_until_complete(start()))

@@ -376,10 +376,9 @@ async def serve_here(
         )
     except (ConnectionError, RuntimeError):
         return socket  # gone already; nothing joined, nothing to clean up
-    transport = request.transport
-    await request.app[hub_key].serve(
+    transport, hub = request.transport, request.app[hub_key]
+    connection = hub.open(
         socket,
-        Frames(socket),
         room_id,
         client_id,
         display_name,
@@ -387,10 +386,9 @@ async def serve_here(
         abort=transport.abort if transport is not None else None,
         ticket_role=ticket_role,
         counted=counted,
-        write_now=(
-            FrameWriter(transport, request.app[hub_key].outbox) if transport is not None else None
-        ),
+        write_now=FrameWriter(transport, hub.outbox) if transport is not None else None,
     )
+    await hub.serve(connection, Frames(socket))
     return socket
 
 

@@ -292,22 +292,21 @@ class Front(asyncio.Protocol):
 
     def peer_closed(self, code: int) -> None:
         """The peer's close frame: the answer to ours, or its own (answered in kind)."""
-        transport = self.transport
-        assert transport is not None
-        if not self.closing:
-            self.closing = True
-            transport.write(frame(0x8, _CODE(code if sendable(code) else 1000)))
         if self.peer_gone is not None and not self.peer_gone.done():
             self.peer_gone.set_result(None)
-        transport.close()
+        self._close_now(code if sendable(code) else 1000)
 
     def broken(self, code: int) -> None:
         """A frame the reader cannot take: close with its code and go."""
+        self._close_now(code if sendable(code) else 1002)
+
+    def _close_now(self, code: int) -> None:
+        """Our close frame unless one went already, then the TCP connection."""
         transport = self.transport
         assert transport is not None
         if not self.closing:
             self.closing = True
-            transport.write(frame(0x8, _CODE(code if sendable(code) else 1002)))
+            transport.write(frame(0x8, _CODE(code)))
         transport.close()
 
     async def send_frame(self, message: bytes, opcode: Any, compress: int | None = None) -> None:

@@ -411,32 +411,9 @@ class Hub:
                 self.apply(room_id, current.leave(client_id, self.clock(), dropped=dropped))
                 self.cluster.changed(current)
 
-    async def serve(
-        self,
-        socket: Socket,
-        messages: Any,
-        room_id: str,
-        client_id: str,
-        display_name: str,
-        text_opcode: Any,
-        abort: Callable[[], None] | None = None,
-        ticket_role: Role | None = None,
-        counted: bool = True,
-        write_now: Callable[[bytes], bool] | None = None,
-    ) -> None:
-        """Run one participant's connection on a socket that is read by awaiting it (an
-        aiohttp WebSocketResponse) until it closes. `messages` yields raw frames."""
-        connection = self.open(
-            socket,
-            room_id,
-            client_id,
-            display_name,
-            text_opcode,
-            abort,
-            ticket_role,
-            counted,
-            write_now,
-        )
+    async def serve(self, connection: Connection, messages: Any) -> None:
+        """Run a connection from `open` whose socket is read by awaiting it (an aiohttp
+        WebSocketResponse) until it closes; `messages` yields its raw frames."""
         try:
             if connection.close_reason is None:
                 # Frames handed over as they are parsed when the socket can (see wsio); then
