@@ -15,6 +15,8 @@ import orjson
 import pytest
 from conftest import Server
 
+import videoconf.endpoint
+
 KEY = base64.b64encode(b"0123456789abcdef").decode()
 ACCEPT = base64.b64encode(
     hashlib.sha1((KEY + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()  # noqa: S324
@@ -217,6 +219,26 @@ async def test_a_broken_frame_closes_1002_and_the_room_carries_on(server: Server
     assert await raw.eof()
     await host.send("ping", {"timestamp": 1})
     assert (await host.expect("pong"))["timestamp"] == 1
+
+
+async def test_a_connection_that_never_finishes_its_head_is_closed(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow-loris client (a few bytes, then nothing) cannot hold a socket for ever; one
+    that sends its whole head in time is not affected."""
+    monkeypatch.setattr(videoconf.endpoint, "HEAD_TIMEOUT", 0.3)
+    trickle = await Raw.open(server)
+    await trickle.send(b"GET /ws/hub/raw-ro")
+    silent = await Raw.open(server)
+    assert await trickle.eof()
+    assert await silent.eof()
+    token = (await server.guest("Prompt"))["token"]
+    raw = await Raw.open(server)
+    await raw.send(upgrade_head(server, f"/ws/hub/raw-room?token={token}"))
+    assert (await raw.head())[0] == 101
+    await asyncio.sleep(0.5)  # past the timeout: the upgraded socket stays
+    await raw.send(text("ping", {"timestamp": 9}))
+    await raw.events_until("pong")
 
 
 async def test_what_is_not_a_plain_upgrade_gets_aiohttps_answer(server: Server) -> None:

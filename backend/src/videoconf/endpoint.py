@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 PREFIX: Final = b"GET /ws/hub/"
 # The longest request head taken here; a longer one goes to aiohttp (which answers it).
 HEAD_LIMIT: Final = 16 * 1024
+# Seconds a new connection has to send its first request head (or what shows it is not an
+# upgrade); one that trickles bytes or sends nothing is closed, so it cannot hold a socket.
+HEAD_TIMEOUT = 30.0
 _ACCEPT_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TEXT: Final = WSMsgType.TEXT
 _BINARY: Final = WSMsgType.BINARY
@@ -132,6 +135,7 @@ class Front(asyncio.Protocol):
         "drained",
         "endpoint",
         "head",
+        "late",
         "peer_gone",
         "quiet",
         "reader",
@@ -143,6 +147,7 @@ class Front(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.head: bytes | None = b""  # the request head so far; None once upgraded
         self.admission: asyncio.Task[None] | None = None
+        self.late: asyncio.TimerHandle | None = None  # HEAD_TIMEOUT, while the head is read
         self.reader: WebSocketReader | None = None
         self.connection: Connection | None = None
         self.quiet = 0  # heartbeat sweeps since the peer last sent anything
@@ -155,6 +160,18 @@ class Front(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.late = asyncio.get_running_loop().call_later(HEAD_TIMEOUT, self._head_too_late)
+
+    def _head_too_late(self) -> None:
+        self.late = None
+        if self.head is not None and self.admission is None and self.transport is not None:
+            self.transport.close()
+
+    def _head_done(self) -> None:
+        self.head = None
+        if self.late is not None:
+            self.late.cancel()
+            self.late = None
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
@@ -204,7 +221,7 @@ class Front(asyncio.Protocol):
         """aiohttp takes the connection, with what was read of it."""
         transport = self.transport
         assert transport is not None
-        self.head = None
+        self._head_done()
         if transport.is_closing():
             return
         http = self.endpoint.http()
@@ -257,7 +274,8 @@ class Front(asyncio.Protocol):
                 encode("ice_servers", ice_servers_payload(settings, entry.client_id, time.time())),
             )
         )
-        rest, self.head = head[start:], None
+        rest = head[start:]
+        self._head_done()
         self.reader = WebSocketReader(
             Inbox(self, asyncio.get_running_loop()),
             settings.ws_max_message_bytes * 4,  # the hub answers sizes up to this itself
@@ -355,6 +373,7 @@ class Front(asyncio.Protocol):
             drained.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._head_done()
         if self.admission is not None:
             self.admission.cancel()
         drained, self.drained = self.drained, None
