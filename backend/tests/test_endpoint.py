@@ -122,6 +122,16 @@ class Raw:
 OPEN: list[Raw] = []
 
 
+async def joined(server: Server, name: str) -> Raw:
+    """A raw connection signed in as `name`, upgraded, past its first room_state."""
+    token = (await server.guest(name))["token"]
+    raw = await Raw.open(server)
+    await raw.send(upgrade_head(server, f"/ws/hub/raw-room?token={token}"))
+    assert (await raw.head())[0] == 101
+    await raw.events_until("room_state")
+    return raw
+
+
 @pytest.fixture(autouse=True)
 async def close_raw_connections() -> AsyncIterator[None]:
     yield
@@ -193,11 +203,7 @@ async def test_an_upgrade_on_a_kept_alive_connection_goes_through_aiohttp(server
 
 
 async def test_control_frames_ping_answered_close_echoed(server: Server) -> None:
-    token = (await server.guest("Ctl"))["token"]
-    raw = await Raw.open(server)
-    await raw.send(upgrade_head(server, f"/ws/hub/raw-room?token={token}"))
-    assert (await raw.head())[0] == 101
-    await raw.events_until("room_state")
+    raw = await joined(server, "Ctl")
     await raw.send(masked(0x9, b"are you there"))
     assert await raw.control() == (0xA, b"are you there")
     await raw.send(masked(0x8, struct.pack("!H", 1000) + b"bye"))
@@ -208,11 +214,7 @@ async def test_control_frames_ping_answered_close_echoed(server: Server) -> None
 async def test_a_broken_frame_closes_1002_and_the_room_carries_on(server: Server) -> None:
     host = await server.connect("raw-room", "Host")
     await host.state()
-    token = (await server.guest("Broken"))["token"]
-    raw = await Raw.open(server)
-    await raw.send(upgrade_head(server, f"/ws/hub/raw-room?token={token}"))
-    assert (await raw.head())[0] == 101
-    await raw.events_until("room_state")
+    raw = await joined(server, "Broken")
     await raw.send(masked(0x3, b"reserved opcode"))
     opcode, data = await raw.control()
     assert (opcode, struct.unpack("!H", data[:2])[0]) == (0x8, 1002)
@@ -232,10 +234,7 @@ async def test_a_connection_that_never_finishes_its_head_is_closed(
     silent = await Raw.open(server)
     assert await trickle.eof()
     assert await silent.eof()
-    token = (await server.guest("Prompt"))["token"]
-    raw = await Raw.open(server)
-    await raw.send(upgrade_head(server, f"/ws/hub/raw-room?token={token}"))
-    assert (await raw.head())[0] == 101
+    raw = await joined(server, "Prompt")
     await asyncio.sleep(0.5)  # past the timeout: the upgraded socket stays
     await raw.send(text("ping", {"timestamp": 9}))
     await raw.events_until("pong")

@@ -259,7 +259,7 @@ async def admit(
 ) -> Admission:
     """The checks of a `/ws/hub/{room_id}` upgrade, for aiohttp's handler (`websocket`) and
     for the endpoint's own (`endpoint.Front`). `headers` are looked up in lower case.
-    Raises Refused, AuthError or ClusterUnavailable."""
+    Raises Refused or AuthError."""
     settings, hub = app[settings_key], app[hub_key]
     if not ROOM_ID.fullmatch(room_id):
         raise Refused(400, "invalid_room_id", "room ids are 3-64 letters, digits, - or _")
@@ -299,8 +299,9 @@ async def admit(
 
 @routes.get("/ws/hub/{room_id}")
 async def websocket(request: web.Request) -> web.StreamResponse:
-    """The upgrades the endpoint hands over (see endpoint.py): a request on a kept-alive
-    connection, or one it turned down (this answers why)."""
+    """The upgrades the endpoint hands over (see endpoint.py): one on a kept-alive
+    connection, one it turned down (this answers why), or one for a room another replica
+    owns (this forwards it)."""
     try:
         entry = await admit(
             request.app, request.match_info["room_id"], request.query, request.headers
@@ -320,6 +321,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return await serve_here(
         request, entry.room_id, entry.client_id, entry.display_name, entry.ticket_role
     )
+
+
+def ice_servers_message(settings: Settings, client_id: str) -> bytes:
+    """The first message on every connection: STUN, and TURN credentials minted now for
+    `client_id` (see `serve_here`)."""
+    return encode("ice_servers", ice_servers_payload(settings, client_id, time.time()))
 
 
 def client_gone() -> web.Response:
@@ -370,10 +377,7 @@ async def serve_here(
     try:
         # Not kept in a variable: this frame lives as long as the connection, and orjson's
         # output holds a 4 KiB buffer whatever its length.
-        await socket.send_frame(
-            encode("ice_servers", ice_servers_payload(settings, client_id, time.time())),
-            WSMsgType.TEXT,
-        )
+        await socket.send_frame(ice_servers_message(settings, client_id), WSMsgType.TEXT)
     except (ConnectionError, RuntimeError):
         return socket  # gone already; nothing joined, nothing to clean up
     transport, hub = request.transport, request.app[hub_key]

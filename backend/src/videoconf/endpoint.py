@@ -23,7 +23,6 @@ import binascii
 import hashlib
 import logging
 import struct
-import time
 from collections.abc import Callable
 from typing import Any, Final, cast
 from urllib.parse import parse_qsl
@@ -31,12 +30,18 @@ from urllib.parse import parse_qsl
 from aiohttp import WSMsgType, web
 from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
 
-from .api import ROOM_ID, SUBPROTOCOL, Refused, admit, hub_key, settings_key
+from .api import (
+    ROOM_ID,
+    SUBPROTOCOL,
+    Refused,
+    admit,
+    hub_key,
+    ice_servers_message,
+    settings_key,
+)
 from .auth import AuthError
-from .cluster import ClusterUnavailable
 from .hub import Connection
-from .protocol import CLOSE_GRACE, encode, sendable
-from .turn import ice_servers_payload
+from .protocol import sendable
 from .wsio import FrameWriter, frame_header, heartbeat
 
 log = logging.getLogger(__name__)
@@ -176,17 +181,17 @@ class Front(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         reader = self.reader
         if reader is not None:
-            self.quiet = 0  # heartbeat sweeps since the peer last sent anything
+            self.quiet = 0
             reader.feed_data(data)
             return
         head = self.head
         if head is None:
-            return  # closing after a refusal
+            return  # the connection is gone
         head += data
         if self.admission is not None:
             # Nothing should come before our answer; keep it for whoever answers, bounded.
-            if len(head) > HEAD_LIMIT:
-                self._abort()
+            if len(head) > HEAD_LIMIT and self.transport is not None:
+                self.transport.abort()
             self.head = head
             return
         if len(head) < len(PREFIX):
@@ -236,7 +241,7 @@ class Front(asyncio.Protocol):
     ) -> None:
         try:
             entry = await admit(self.endpoint.app, room_id, query, headers)
-        except (Refused, AuthError, ClusterUnavailable):
+        except (Refused, AuthError):
             entry = None
         except Exception:
             log.exception("websocket upgrade failed")
@@ -267,13 +272,7 @@ class Front(asyncio.Protocol):
         )
         endpoint = self.endpoint
         settings, hub = endpoint.settings, endpoint.hub
-        # First, before room_state: TURN credentials minted now (see api.serve_here).
-        transport.write(
-            frame(
-                0x1,
-                encode("ice_servers", ice_servers_payload(settings, entry.client_id, time.time())),
-            )
-        )
+        transport.write(frame(0x1, ice_servers_message(settings, entry.client_id)))
         rest = head[start:]
         self._head_done()
         self.reader = WebSocketReader(
@@ -338,8 +337,8 @@ class Front(asyncio.Protocol):
             await self.drained
 
     async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
-        """Our close frame; the TCP connection goes when the peer answers (or after
-        CLOSE_GRACE)."""
+        """Our close frame; the TCP connection goes when the peer answers. (The hub's
+        `Connection.close` cuts it after CLOSE_GRACE if the peer never does.)"""
         transport = self.transport
         assert transport is not None
         if self.closing:
@@ -348,13 +347,8 @@ class Front(asyncio.Protocol):
         if transport.is_closing():
             return False
         transport.write(frame(0x8, _CODE(code) + message[:123]))
-        waiter = self.peer_gone = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(CLOSE_GRACE):
-                await waiter
-        except TimeoutError:
-            transport.abort()
-            return True
+        self.peer_gone = asyncio.get_running_loop().create_future()
+        await self.peer_gone
         transport.close()
         return True
 
@@ -387,10 +381,6 @@ class Front(asyncio.Protocol):
         if connection is not None:
             self.endpoint.hub.closed(connection)
 
-    def _abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
     # WebSocketDataQueue asks its protocol to pause when it holds too much; the Inbox holds
     # nothing, but the reader's type wants these.
     _reading_paused = False
@@ -407,11 +397,7 @@ class Front(asyncio.Protocol):
 def _upgrade(head: bytes) -> tuple[str, dict[str, str], dict[str, str]] | None:
     """(room id, query, headers in lower case) of a request head that is a plain WebSocket
     upgrade to /ws/hub/{room}; None for anything else (aiohttp will answer it)."""
-    try:
-        text = head.decode("latin-1")
-    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
-        return None
-    request_line, *lines = text.split("\r\n")
+    request_line, *lines = head.decode("latin-1").split("\r\n")
     parts = request_line.split(" ")
     if len(parts) != 3 or parts[2] != "HTTP/1.1":
         return None
