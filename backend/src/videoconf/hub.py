@@ -481,7 +481,9 @@ class Hub:
         self.apply(connection.room_id, effects)
         if event not in STATELESS_EVENTS:
             self.cluster.changed(room)
-        self.metrics.event(event, status, time.perf_counter() - started)
+        # Both from closed sets here (a parsed event, an ErrorCode): no need for the guards
+        # of Metrics.event on the path every message takes.
+        self.metrics.events.record(event, status, time.perf_counter() - started)
 
     def _reject(self, connection: Connection, error: ProtocolError, now: float) -> None:
         if error.code == ErrorCode.RATE_LIMITED:

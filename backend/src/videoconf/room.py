@@ -446,7 +446,11 @@ class Room:
             return self._error(
                 actor, ErrorCode.NOT_FOUND, "target is not a participant of this room", event
             )
-        return [Deliver((target.client_id,), event, relayed(payload, actor.card()))]
+        return [
+            Deliver(
+                (target.client_id,), event, relayed(payload, actor.client_id, actor.display_name)
+            )
+        ]
 
     def _on_offer(self, actor: Member, payload: Payload, now: float) -> list[Effect]:
         return self._relay(actor, payload, "offer")

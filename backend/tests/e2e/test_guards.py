@@ -141,6 +141,23 @@ async def test_malformed_messages_get_errors(server: Server) -> None:
             "toggle_audio",
         ),
         ('{"event": "kick", "payload": {"clientId": "has space"}}', "invalid_payload", "kick"),
+        ('{"event": "kick", "payload": {"clientId": ""}}', "invalid_payload", "kick"),
+        (
+            '{"event": "lower_hand", "payload": {"clientId": "t\\u00e9"}}',
+            "invalid_payload",
+            "lower_hand",
+        ),
+        (
+            '{"event": "candidate", "payload": {"targetClientId": "a\\u0007", "candidate": ""}}',
+            "invalid_payload",
+            "candidate",
+        ),
+        (
+            '{"event": "connection_state", "payload": {"peerClientId": "%s", "state": "failed"}}'
+            % ("x" * 129),
+            "invalid_payload",
+            "connection_state",
+        ),
         ('{"event": "delete_chat", "payload": {"chatId": "nope"}}', "not_found", "delete_chat"),
         (
             '{"event": "accept_waiting", "payload": {"clientId": "ghost"}}',
