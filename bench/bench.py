@@ -47,12 +47,13 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 SERVER_CPU = "0"
 GENERATOR_CPU = "1"
 # who -> the load generator's --target (its protocol)
+# (in the order a round runs them: videoconf between its two references)
 TARGETS = {
-    "videoconf": "videoconf",
     "ceiling": "relay",
+    "videoconf": "videoconf",
+    "peerjs": "peerjs",
     "picows": "relay",
     "aiohttp": "relay",
-    "peerjs": "peerjs",
 }
 
 
@@ -232,16 +233,28 @@ class Figure:
     name: str
     unit: str
     higher_is_better: bool
-    values: dict[str, list[float]] = field(default_factory=dict)
+    # who -> round -> value: a round runs every server in turn, minutes apart at most
+    values: dict[str, dict[int, float]] = field(default_factory=dict)
     target: str = ""
 
-    def add(self, who: str, value: float | None) -> None:
+    def add(self, who: str, value: float | None, round_: int) -> None:
         if value is not None:
-            self.values.setdefault(who, []).append(value)
+            self.values.setdefault(who, {})[round_] = value
 
     def median(self, who: str) -> float | None:
         values = self.values.get(who)
-        return statistics.median(values) if values else None
+        return statistics.median(values.values()) if values else None
+
+    def ratios(self, reference: str) -> list[float]:
+        """How many times better videoconf is than `reference`, one ratio per round both
+        ran in: a slow spell of the shared machine that lasts a round cancels out."""
+        ours, theirs = self.values.get("videoconf", {}), self.values.get(reference, {})
+        found = []
+        for round_, value in ours.items():
+            other = theirs.get(round_)
+            if value and other:
+                found.append(value / other if self.higher_is_better else other / value)
+        return found
 
 
 class Bench:
@@ -259,11 +272,6 @@ class Bench:
 
     def say(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
-
-    def repeated(self, what: str, run: Callable[[int], None]) -> None:
-        for attempt in range(self.repeat):
-            self.say(f"  {what} ({attempt + 1}/{self.repeat})")
-            run(attempt)
 
     # -- relay ------------------------------------------------------------------------------
 
@@ -307,21 +315,21 @@ class Bench:
                         "--window", "8", pids=pids,
                     )  # fmt: skip
                     rate = sat["kinds"]["relay"]["per_second"]
-                    saturation.add(who, rate)
-                    efficiency.add(who, per_cpu_second(sat, "relay"))
-                    server_cpu.add(who, sat["cpu"]["server_utilization"])
-                    generator_cpu.add(who, sat["cpu"]["generator_utilization"])
+                    saturation.add(who, rate, attempt)
+                    efficiency.add(who, per_cpu_second(sat, "relay"), attempt)
+                    server_cpu.add(who, sat["cpu"]["server_utilization"], attempt)
+                    generator_cpu.add(who, sat["cpu"]["generator_utilization"], attempt)
                     fixed = loadtest(
                         [s.url], who, *common, "-d", str(self.duration), "--rate", "2000",
                         pids=pids,
                     )  # fmt: skip
-                    fixed_p50.add(who, fixed["kinds"]["relay"]["latency_ms"]["p50"])
-                    fixed_p99.add(who, fixed["kinds"]["relay"]["latency_ms"]["p99"])
+                    fixed_p50.add(who, fixed["kinds"]["relay"]["latency_ms"]["p50"], attempt)
+                    fixed_p99.add(who, fixed["kinds"]["relay"]["latency_ms"]["p99"], attempt)
                     half = loadtest(
                         [s.url], who, *common, "-d", str(self.duration),
                         "--rate", str(int(rate / 2)), pids=pids,
                     )  # fmt: skip
-                    half_p99.add(who, half["kinds"]["relay"]["latency_ms"]["p99"])
+                    half_p99.add(who, half["kinds"]["relay"]["latency_ms"]["p99"], attempt)
 
     def broadcast(self, room_size: int) -> None:
         participants = 100
@@ -342,15 +350,15 @@ class Bench:
             "10",
         ]
         for attempt in range(self.repeat):
-            for who in ("videoconf", "ceiling", "picows", "aiohttp"):
+            for who in ("ceiling", "videoconf", "picows", "aiohttp"):
                 self.say(f"  {section}: {who} ({attempt + 1}/{self.repeat})")
                 with server(who, NO_RATE_LIMIT) as s:
                     report = loadtest(
                         [s.url], who, *common, "-d", str(self.duration), "--rate", "0",
                         "--window", "2", pids=[s.pid],
                     )  # fmt: skip
-                    deliveries.add(who, report["kinds"]["chat"]["per_second"])
-                    efficiency.add(who, per_cpu_second(report, "chat"))
+                    deliveries.add(who, report["kinds"]["chat"]["per_second"], attempt)
+                    efficiency.add(who, per_cpu_second(report, "chat"), attempt)
 
     # -- joins and memory -------------------------------------------------------------------
 
@@ -371,18 +379,18 @@ class Bench:
         ]
         args += ["-d", str(max(self.duration, 5)), "--connect-concurrency", "32"]
         for attempt in range(self.repeat):
-            for who in ("videoconf", "ceiling", "peerjs"):
+            for who in ("ceiling", "videoconf", "peerjs"):
                 self.say(f"  {section}: {who} ({attempt + 1}/{self.repeat})")
                 with server(who) as s:
                     report = loadtest([s.url], who, *args, pids=[s.pid])
                     join = report["kinds"].get("rejoin")
                     if join:
-                        join_p50.add(who, join["latency_ms"]["p50"])
-                        join_p99.add(who, join["latency_ms"]["p99"])
+                        join_p50.add(who, join["latency_ms"]["p50"], attempt)
+                        join_p99.add(who, join["latency_ms"]["p99"], attempt)
                     admit = report["kinds"].get("readmit")
                     if admit:
-                        admit_p50.add(who, admit["latency_ms"]["p50"])
-                        admit_p99.add(who, admit["latency_ms"]["p99"])
+                        admit_p50.add(who, admit["latency_ms"]["p50"], attempt)
+                        admit_p99.add(who, admit["latency_ms"]["p99"], attempt)
 
     def memory(self, counts: list[int]) -> None:
         section = "Memory per idle connection"
@@ -412,7 +420,7 @@ class Bench:
                         report = loadtest([s.url], who, *args, pids=[s.pid])
                     memory = report["server_memory"] or {}
                     if memory.get("connections") == count:
-                        figure.add(who, memory["kib_per_connection"])
+                        figure.add(who, memory["kib_per_connection"], attempt)
                     else:
                         self.notes.append(
                             f"{who} held {memory.get('connections')} of {count} connections"
@@ -478,8 +486,8 @@ class Bench:
                             "--rate", "0", "--window", "8", "-d", str(self.duration),
                             "--settle", "10", pids=[r.pid for r in replicas] + [redis.pid],
                         )  # fmt: skip
-                        figures[n].add("videoconf", report["kinds"]["relay"]["per_second"])
-                        efficiency[n].add("videoconf", per_cpu_second(report, "relay"))
+                        figures[n].add("videoconf", report["kinds"]["relay"]["per_second"], attempt)
+                        efficiency[n].add("videoconf", per_cpu_second(report, "relay"), attempt)
                 finally:
                     for replica in replicas:
                         replica.stop()
@@ -513,10 +521,15 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:.2f}"
 
 
-def ratio(a: float | None, b: float | None, higher: bool) -> str:
-    if a is None or b is None or a == 0 or b == 0:
+def ratio(figure: Figure, reference: str) -> str:
+    """The median of the per-round ratios, and their range when there are several."""
+    found = figure.ratios(reference)
+    if not found:
         return "–"
-    return f"{(a / b if higher else b / a):.2f}×"
+    text = f"{statistics.median(found):.2f}×"
+    if len(found) > 1:
+        text += f" ({min(found):.2f}–{max(found):.2f})"
+    return text
 
 
 def render(bench: Bench, command: str, started: datetime, seconds: float) -> str:
@@ -548,7 +561,9 @@ def render(bench: Bench, command: str, started: datetime, seconds: float) -> str
         "`bench/ceiling_aiohttp.py`, the same relay on aiohttp's own WebSocket path (the "
         "backend's stack before it had its own endpoint).",
         "- Ratios say how many times better videoconf is than the reference (above 1: better; "
-        "for latency and memory: the reference's figure divided by ours).",
+        "for latency and memory: the reference's figure divided by ours). Each is the median "
+        "of one ratio per round (both servers measured minutes apart), with the lowest and "
+        "highest round in brackets; it can differ from the ratio of the two medians.",
         "- Throughput per server CPU-second is the throughput divided by the CPU the server "
         "used meanwhile (from /proc). It is the fair comparison when a server is not "
         "saturated: the load generator is Python too and cannot always outrun a lean server, "
@@ -572,8 +587,7 @@ def render(bench: Bench, command: str, started: datetime, seconds: float) -> str
         lines.append(
             f"| {figure.name} ({figure.unit}) | {fmt(ours, figure.unit)} | "
             f"{fmt(ceiling, figure.unit)} | {fmt(peerjs, figure.unit)} | "
-            f"{ratio(ours, ceiling, figure.higher_is_better)} | "
-            f"{ratio(ours, peerjs, figure.higher_is_better)} | {figure.target} | "
+            f"{ratio(figure, 'ceiling')} | {ratio(figure, 'peerjs')} | {figure.target} | "
             f"{fmt(figure.median('picows'), figure.unit)} | "
             f"{fmt(figure.median('aiohttp'), figure.unit)} |"
         )
