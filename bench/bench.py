@@ -180,6 +180,7 @@ def start_peerjs() -> Server:
 
 
 SECRET = secrets.token_urlsafe(48)
+STEADY_TRIES = 3
 NO_RATE_LIMIT = {"WS_RATE_LIMIT": "0"}
 
 
@@ -236,6 +237,7 @@ class Figure:
     # who -> round -> value: a round runs every server in turn, minutes apart at most
     values: dict[str, dict[int, float]] = field(default_factory=dict)
     target: str = ""
+    compared: bool = True  # whether a ratio to the references means anything
 
     def add(self, who: str, value: float | None, round_: int) -> None:
         if value is not None:
@@ -264,6 +266,9 @@ class Bench:
         self.quick = quick
         self.figures: list[Figure] = []
         self.notes: list[str] = []
+        # Latency runs: how many there were, how many were run again for steal, and how many
+        # kept runs still had some.
+        self.latency_runs = self.rerun = self.stolen = 0
 
     def figure(self, section: str, name: str, unit: str, higher: bool, target: str = "") -> Figure:
         figure = Figure(section, name, unit, higher, target=target)
@@ -272,6 +277,27 @@ class Bench:
 
     def say(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
+
+    def steady(self, urls: list[str], target: str, *args: str, pids: list[int]) -> Any:
+        """A latency run while the machine was not paused: run again (STEADY_TRIES in all)
+        while the hypervisor took CPU time from it (steal), and keep the least stolen.
+
+        On a shared VM a pause of tens of milliseconds, now and then, is the largest part of
+        a p99 over a few seconds; it is a measure of the neighbours, not of the server."""
+        self.latency_runs += 1
+        best, least = None, 0.0
+        for attempt in range(STEADY_TRIES):
+            report = loadtest(urls, target, *args, pids=pids)
+            steal = report["cpu"].get("steal_seconds") or 0.0
+            if best is None or steal < least:
+                best, least = report, steal
+            if steal == 0:
+                break
+            if attempt < STEADY_TRIES - 1:
+                self.rerun += 1
+        if least > 0:
+            self.stolen += 1
+        return best
 
     # -- relay ------------------------------------------------------------------------------
 
@@ -294,6 +320,10 @@ class Bench:
         half_p99 = self.figure(
             section, "p99 at half its own saturation rate", "ms", False, "< 10 ms"
         )
+        half_steal = self.figure(
+            section, "hypervisor steal during that run (kept after retries)", "ms", False
+        )
+        half_steal.compared = False
         common = [
             "-n",
             str(participants),
@@ -319,17 +349,18 @@ class Bench:
                     efficiency.add(who, per_cpu_second(sat, "relay"), attempt)
                     server_cpu.add(who, sat["cpu"]["server_utilization"], attempt)
                     generator_cpu.add(who, sat["cpu"]["generator_utilization"], attempt)
-                    fixed = loadtest(
+                    fixed = self.steady(
                         [s.url], who, *common, "-d", str(self.duration), "--rate", "2000",
                         pids=pids,
                     )  # fmt: skip
                     fixed_p50.add(who, fixed["kinds"]["relay"]["latency_ms"]["p50"], attempt)
                     fixed_p99.add(who, fixed["kinds"]["relay"]["latency_ms"]["p99"], attempt)
-                    half = loadtest(
+                    half = self.steady(
                         [s.url], who, *common, "-d", str(self.duration),
                         "--rate", str(int(rate / 2)), pids=pids,
                     )  # fmt: skip
                     half_p99.add(who, half["kinds"]["relay"]["latency_ms"]["p99"], attempt)
+                    half_steal.add(who, 1000 * (half["cpu"].get("steal_seconds") or 0), attempt)
 
     def broadcast(self, room_size: int) -> None:
         participants = 100
@@ -382,7 +413,7 @@ class Bench:
             for who in ("ceiling", "videoconf", "peerjs"):
                 self.say(f"  {section}: {who} ({attempt + 1}/{self.repeat})")
                 with server(who) as s:
-                    report = loadtest([s.url], who, *args, pids=[s.pid])
+                    report = self.steady([s.url], who, *args, pids=[s.pid])
                     join = report["kinds"].get("rejoin")
                     if join:
                         join_p50.add(who, join["latency_ms"]["p50"], attempt)
@@ -523,7 +554,7 @@ def fmt(value: float | None, unit: str) -> str:
 
 def ratio(figure: Figure, reference: str) -> str:
     """The median of the per-round ratios, and their range when there are several."""
-    found = figure.ratios(reference)
+    found = figure.ratios(reference) if figure.compared else []
     if not found:
         return "–"
     text = f"{statistics.median(found):.2f}×"
@@ -550,6 +581,9 @@ def render(bench: Bench, command: str, started: datetime, seconds: float) -> str
         "(`taskset`); every figure is the median of "
         f"{bench.repeat} run(s) of {bench.duration:g} s; each round runs every server in "
         "turn, so a slow spell of the machine (a shared VM) falls on all of them.",
+        "- Latency runs (fixed rate, half saturation, joins) during which the hypervisor "
+        "took CPU time from this VM (steal, from /proc/stat) are run again, "
+        f"{STEADY_TRIES} tries at most, and the least stolen is kept: see the notes.",
         "- Saturation, broadcast and half-saturation runs turn the per-connection rate limit "
         "off (`WS_RATE_LIMIT=0`); the fixed-rate, join and memory runs keep the default (50/s).",
         "- Relay messages are offers and answers of 2–6 KB and ICE candidates of ~120 bytes "
@@ -630,6 +664,14 @@ def main() -> None:
         bench.memory([1000] if args.quick else [1000, 5000, 10000])
     if "replicas" in only:
         bench.replicas()
+    if bench.latency_runs:
+        bench.notes.append(
+            f"Steal: {bench.rerun} of {bench.latency_runs} latency runs (fixed rate, half "
+            "saturation, joins) were run again because the hypervisor took CPU time from this "
+            f"machine during them (steal, from /proc/stat), up to {STEADY_TRIES} tries; "
+            f"{bench.stolen} kept runs still had some. Saturation and memory runs are not "
+            "retried: throughput per server CPU-second does not count the time taken."
+        )
     command = "bench/run " + " ".join(sys.argv[1:])
     text = render(bench, command.strip(), started, time.monotonic() - clock)
     print(text)

@@ -59,6 +59,17 @@ def cpu_seconds(pids: tuple[int, ...]) -> float | None:
     return total / ticks
 
 
+def steal_seconds() -> float | None:
+    """CPU time the hypervisor gave to other guests, summed over this machine's CPUs, from
+    /proc/stat (Linux); None where it cannot be read."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK") if fields[0] == "cpu" else None
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def own_cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
@@ -74,7 +85,7 @@ class Stats:
         self.driving = False
         self.memory: dict[str, Any] | None = None
         self.cpu: dict[str, float | None] = {}
-        self._cpu_started: tuple[float | None, float] = (None, 0.0)
+        self._cpu_started: tuple[float | None, float, float | None] = (None, 0.0, None)
         self._last_line = time.perf_counter()
         self._last_sent = 0
         self._last_delivered = 0
@@ -112,19 +123,22 @@ class Stats:
     def start_drive(self, now: float, pids: tuple[int, ...]) -> None:
         self.drive_started = now
         self.driving = True
-        self._cpu_started = (cpu_seconds(pids), own_cpu_seconds())
+        self._cpu_started = (cpu_seconds(pids), own_cpu_seconds(), steal_seconds())
 
     def stop_drive(self, now: float, pids: tuple[int, ...]) -> None:
         self.drive_stopped = now
         self.driving = False
         seconds = max(now - self.drive_started, 1e-9)
-        server_before, own_before = self._cpu_started
-        server_after = cpu_seconds(pids)
+        server_before, own_before, steal_before = self._cpu_started
+        server_after, steal_after = cpu_seconds(pids), steal_seconds()
         self.cpu = {
             "generator_utilization": round((own_cpu_seconds() - own_before) / seconds, 3),
             "server_utilization": None
             if server_after is None or server_before is None
             else round((server_after - server_before) / seconds, 3),
+            "steal_seconds": None
+            if steal_after is None or steal_before is None
+            else round(steal_after - steal_before, 3),
         }
 
     # -- server memory (a local server only) ------------------------------------------------
@@ -217,7 +231,9 @@ class Stats:
             "errors": dict(self.errors),
             "server_memory": self.memory,
             # CPU used during the load, as a fraction of one core: a server below ~0.95 at
-            # saturation was not the bottleneck (the generator or the machine was).
+            # saturation was not the bottleneck (the generator or the machine was). Steal:
+            # seconds a hypervisor held this machine's CPUs meanwhile; above zero, latencies
+            # include pauses that are not the server's.
             "cpu": self.cpu,
             "generator_pid": os.getpid(),
             "ok": failures == 0,
@@ -251,6 +267,12 @@ def table(report: dict[str, Any]) -> str:
         lines.append(
             f"server memory: {mem['rss_before_kib']} KiB -> {mem['rss_joined_kib']} KiB with "
             f"{mem['connections']} connections: {mem['kib_per_connection']} KiB each"
+        )
+    steal = report["cpu"].get("steal_seconds")
+    if steal:
+        lines.append(
+            f"note: the hypervisor took {steal * 1000:.0f} ms of CPU time from this machine "
+            "meanwhile (steal); latencies include those pauses"
         )
     if report["errors"]:
         lines.append("errors: " + ", ".join(f"{k} x{v}" for k, v in report["errors"].items()))
