@@ -464,18 +464,24 @@ class Bench:
             self.notes.append("replicas: skipped, redis-server is not installed")
             return
         section = "Replicas through Redis (videoconf only)"
+        # (replicas, placement): one replica, then two and three with the participants spread
+        # over them (most forwarded to their room's owner) and placed by room (as the
+        # Gateway's hash on the room places them).
+        runs = [(1, "room"), (2, "spread"), (2, "room"), (3, "spread"), (3, "room")]
+        label = {
+            (n, how): f"{n} replica{'s' if n > 1 else ''}"
+            + ("" if n == 1 else ", spread" if how == "spread" else ", by room")
+            for n, how in runs
+        }
         figures = {
-            n: self.figure(section, f"relay throughput, {n} replica(s)", "msgs/s", True)
-            for n in (1, 2, 3)
+            run: self.figure(section, f"relay throughput, {label[run]}", "msgs/s", True)
+            for run in runs
         }
         efficiency = {
-            n: self.figure(
-                section,
-                f"relay messages per CPU-second, {n} replica(s)",
-                "msgs/CPU-s",
-                True,
+            run: self.figure(
+                section, f"relay messages per CPU-second, {label[run]}", "msgs/CPU-s", True
             )
-            for n in (1, 2, 3)
+            for run in runs
         }
         redis_port = free_port()
         redis = subprocess.Popen(  # noqa: S603
@@ -498,7 +504,7 @@ class Bench:
         )
         try:
             wait_for_port(redis_port, redis, "redis-server")
-            for n in (1, 2, 3):
+            for n, placement in runs:
                 ports = [free_port() for _ in range(n)]
                 replicas = []
                 try:
@@ -511,14 +517,17 @@ class Bench:
                         replicas.append(start_videoconf(env, port))
                     urls = [r.url for r in replicas]
                     for attempt in range(self.repeat):
-                        self.say(f"  {section}: {n} replica(s) ({attempt + 1}/{self.repeat})")
+                        run = (n, placement)
+                        self.say(f"  {section}: {label[run]} ({attempt + 1}/{self.repeat})")
                         report = loadtest(
                             urls, "videoconf", "-n", "100", "-r", "10", "--mix", "relay",
                             "--rate", "0", "--window", "8", "-d", str(self.duration),
-                            "--settle", "10", pids=[r.pid for r in replicas] + [redis.pid],
+                            "--settle", "10", "--placement", placement,
+                            pids=[r.pid for r in replicas] + [redis.pid],
                         )  # fmt: skip
-                        figures[n].add("videoconf", report["kinds"]["relay"]["per_second"], attempt)
-                        efficiency[n].add("videoconf", per_cpu_second(report, "relay"), attempt)
+                        throughput = report["kinds"]["relay"]["per_second"]
+                        figures[run].add("videoconf", throughput, attempt)
+                        efficiency[run].add("videoconf", per_cpu_second(report, "relay"), attempt)
                 finally:
                     for replica in replicas:
                         replica.stop()
@@ -528,8 +537,10 @@ class Bench:
         self.notes.append(
             "Replicas: every replica and Redis share CPU 0 (this machine has two cores), so "
             "these figures show what forwarding between replicas and writing to Redis cost, "
-            "not how throughput grows with cores; participants are spread round-robin over "
-            "the replicas, so most connections are forwarded to their room's owner."
+            "not how throughput grows with cores. Spread: each room's participants round-robin "
+            "over the replicas, so most connections are forwarded to their room's owner (two more "
+            "WebSocket hops a message). By room: each room's participants on one replica, as "
+            "the Gateway's consistent hash on the `room` query parameter places them."
         )
 
 

@@ -199,6 +199,19 @@ def test_envoy_gateway_policies_target_what_exists(objects: Objects) -> None:
     assert limited == {"backend-api-route", "backend-websocket-route"}
 
 
+def test_websockets_of_one_room_hash_to_one_replica(objects: Objects) -> None:
+    """Envoy hashes on the query parameter the web app puts on every WebSocket URL; what the
+    Gateway does with the hash needs a cluster and is not proven here."""
+    policy = objects[("BackendTrafficPolicy", "backend-websocket-policy")]["spec"]
+    assert [ref["name"] for ref in policy["targetRefs"]] == ["backend-websocket-route"]
+    balancer = policy["loadBalancer"]
+    assert balancer["type"] == "ConsistentHash"
+    assert balancer["consistentHash"]["type"] == "QueryParams"
+    [param] = balancer["consistentHash"]["queryParams"]
+    source = (DEVOPS.parent / "frontend" / "lib" / "api.ts").read_text()
+    assert f"?{param['name']}=${{encodeURIComponent(roomId)}}" in source
+
+
 def test_service_monitor_scrapes_the_backend_metrics_port(objects: Objects) -> None:
     monitor = objects[("ServiceMonitor", "backend-servicemonitor")]["spec"]
     assert monitor["namespaceSelector"]["matchNames"] == [NAMESPACE]

@@ -118,7 +118,9 @@ export interface LocationLike {
 /**
  * The signaling WebSocket URL for a room: `config.websocket.url` (a base such as
  * "wss://host:8080") when set, else ws(s)://<page host>:8080, followed by
- * `config.websocket.path` with {roomId} filled in.
+ * `config.websocket.path` with {roomId} filled in, and the room once more as `?room=`: the
+ * Gateway hashes on it, so that a room's connections reach the replica that runs it and are
+ * not forwarded (devops/README.md, "Forwarding").
  */
 export function websocketUrl(config: Pick<ClientConfig, "websocket">, roomId: string, location: LocationLike): string {
   const configured = config.websocket.url;
@@ -126,7 +128,7 @@ export function websocketUrl(config: Pick<ClientConfig, "websocket">, roomId: st
     ? configured.replace(/\/+$/, "")
     : `${location.protocol === "https:" ? "wss" : "ws"}://${location.hostname}:8080`;
   const path = config.websocket.path.replace("{roomId}", encodeURIComponent(roomId));
-  return `${base}${path.startsWith("/") ? path : `/${path}`}`;
+  return `${base}${path.startsWith("/") ? path : `/${path}`}?room=${encodeURIComponent(roomId)}`;
 }
 
 /** Whether an ICE server list holds a TURN server (a `turn:` or `turns:` URL). */

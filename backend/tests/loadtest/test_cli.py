@@ -25,9 +25,9 @@ KIND_KEYS = {
     "latency_ms",
 }  # fmt: skip
 REPORT_KEYS = {
-    "target", "urls", "participants", "rooms", "mode", "offered_rate", "window", "mix",
-    "churn_per_second", "started_at", "drive_seconds", "operations", "kinds", "counters",
-    "errors", "server_memory", "cpu", "generator_pid", "ok",
+    "target", "urls", "placement", "participants", "rooms", "mode", "offered_rate", "window",
+    "mix", "churn_per_second", "started_at", "drive_seconds", "operations", "kinds",
+    "counters", "errors", "server_memory", "cpu", "generator_pid", "ok",
 }  # fmt: skip
 
 

@@ -56,19 +56,19 @@ describe("websocketUrl", () => {
 
   it("uses the configured base when set", () => {
     expect(websocketUrl(config("wss://media.example.com:8443/"), "room-1", { protocol: "https:", hostname: "x" })).toBe(
-      "wss://media.example.com:8443/ws/hub/room-1",
+      "wss://media.example.com:8443/ws/hub/room-1?room=room-1",
     );
   });
 
   it("falls back to the page's host on port 8080, ws or wss by page protocol", () => {
-    expect(websocketUrl(config(null), "abc", { protocol: "http:", hostname: "localhost" })).toBe("ws://localhost:8080/ws/hub/abc");
+    expect(websocketUrl(config(null), "abc", { protocol: "http:", hostname: "localhost" })).toBe("ws://localhost:8080/ws/hub/abc?room=abc");
     expect(websocketUrl(config(), "abc", { protocol: "https:", hostname: "meet.example.com" })).toBe(
-      "wss://meet.example.com:8080/ws/hub/abc",
+      "wss://meet.example.com:8080/ws/hub/abc?room=abc",
     );
   });
 
   it("encodes the room id", () => {
-    expect(websocketUrl(config(null), "a/b?c", { protocol: "http:", hostname: "h" })).toBe("ws://h:8080/ws/hub/a%2Fb%3Fc");
+    expect(websocketUrl(config(null), "a/b?c", { protocol: "http:", hostname: "h" })).toBe("ws://h:8080/ws/hub/a%2Fb%3Fc?room=a%2Fb%3Fc");
   });
 
   it("knows valid room ids", () => {

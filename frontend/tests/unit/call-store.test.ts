@@ -76,7 +76,7 @@ describe("prepare and join", () => {
     await joined();
     expect(state().phase).toBe("connecting");
     expect(f.api.guestSignIn).toHaveBeenCalledWith("Ann");
-    expect(sig().options.url).toBe("ws://localhost:8080/ws/hub/room-1");
+    expect(sig().options.url).toBe("ws://localhost:8080/ws/hub/room-1?room=room-1");
     expect(sig().connected).toBe(true);
     await expect(sig().options.getToken()).resolves.toBe("tok1");
     expect(f.api.guestSignIn).toHaveBeenCalledTimes(1); // the tab keeps its identity

@@ -59,8 +59,11 @@ class Videoconf:
         return Identity(body["clientId"], body["displayName"], body["token"])
 
     def websocket(self, url: str, room: str, who: Identity) -> tuple[str, dict[str, str]]:
-        # The token goes in a header, not the query string, which ends up in access logs.
-        return f"{ws_base(url)}/ws/hub/{quote(room)}", {"Authorization": f"Bearer {who.token}"}
+        # The token goes in a header, not the query string, which ends up in access logs; the
+        # room goes in the query string too, as the web app's: the Gateway hashes on it.
+        return f"{ws_base(url)}/ws/hub/{quote(room)}?room={quote(room)}", {
+            "Authorization": f"Bearer {who.token}"
+        }
 
     def encode(self, event: str, payload: dict[str, Any]) -> bytes:
         return orjson.dumps({"event": event, "payload": payload})

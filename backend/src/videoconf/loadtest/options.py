@@ -30,6 +30,7 @@ class Options:
     server_pids: tuple[int, ...] = ()
     room_prefix: str = "loadtest"
     name_prefix: str = "Load"
+    placement: str = "spread"  # over several URLs: "spread" (round-robin) or "room"
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -69,7 +70,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "url",
         nargs="+",
         help="base URL of the deployment (http://host:8080); several URLs (replicas) share "
-        "the participants round-robin",
+        "the participants (see --placement)",
+    )
+    parser.add_argument(
+        "--placement",
+        choices=("spread", "room"),
+        default="spread",
+        help="with several URLs: spread each room's participants over them round-robin, so "
+        "most connections are forwarded to their room's owner (default), or put each room's "
+        "participants on one URL, as the Gateway's hash on the room does",
     )
     parser.add_argument("-n", "--participants", type=_positive_int, default=20)
     parser.add_argument("-r", "--rooms", type=_positive_int, default=4)
@@ -158,4 +167,5 @@ def from_arguments(args: argparse.Namespace) -> Options:
         seed=args.seed,
         server_pids=tuple(args.server_pid),
         room_prefix=args.room_prefix or f"loadtest-{secrets.token_hex(3)}",
+        placement=args.placement,
     )

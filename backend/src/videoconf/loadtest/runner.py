@@ -87,7 +87,7 @@ class Run:
         self.members: list[Member] = []
         for i in range(options.participants):
             room = self.rooms[i % options.rooms]
-            member = Member(i, options.urls[i % len(options.urls)], room)
+            member = Member(i, self._url(i % options.rooms, len(room.members)), room)
             room.members.append(member)
             self.members.append(member)
             self.members_by_index[i] = member
@@ -96,8 +96,9 @@ class Run:
                 room.members[0].host = True
         for k in range(options.media):  # in pairs, after everyone else (never a host)
             index = options.participants + k
-            room = self.rooms[(k // 2) % options.rooms]
-            member = Member(index, options.urls[index % len(options.urls)], room, media=True)
+            at = (k // 2) % options.rooms
+            room = self.rooms[at]
+            member = Member(index, self._url(at, len(room.members)), room, media=True)
             room.members.append(member)
             self.members.append(member)
             self.members_by_index[index] = member
@@ -114,6 +115,14 @@ class Run:
         self.outbox: Outbox
 
     # -- phases -----------------------------------------------------------------------------
+
+    def _url(self, room: int, position: int) -> str:
+        """Which of several URLs (replicas) the `position`-th participant of the `room`-th
+        room connects to: the room's URL (hosts take turns over the URLs), or with `spread`
+        the next URL after its room's previous participant's."""
+        urls = self.options.urls
+        spread = position if self.options.placement == "spread" else 0
+        return urls[(room + spread) % len(urls)]
 
     async def run(self) -> dict[str, Any]:
         o = self.options

@@ -214,6 +214,7 @@ class Stats:
         return {
             "target": options.target,
             "urls": list(options.urls),
+            "placement": options.placement,
             "participants": options.participants,
             "rooms": options.rooms,
             "mode": "idle"
