@@ -61,18 +61,26 @@ async def serve(settings: Settings) -> None:
     await runner.cleanup()
 
 
+def _innermost(awaitable: object) -> str:
+    """Where a coroutine is suspended: the end of its chain of awaits (a task's own stack
+    stops at its outermost coroutine), as `file:line (function)`."""
+    where = None
+    while awaitable is not None:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        if frame is None:
+            break
+        where = frame
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
+    if where is None:
+        return repr(awaitable)
+    return f"{where.f_code.co_filename}:{where.f_lineno} ({where.f_code.co_name})"
+
+
 def _shutdown_stuck() -> None:
     """One error line naming where every unfinished task waits, then exit 1."""
     waiting = []
     for task in asyncio.all_tasks():
-        frames = task.get_stack(limit=1)
-        where = frames[0] if frames else None
-        waiting.append(
-            f"{task.get_name()} at {where.f_code.co_filename}:{where.f_lineno} "
-            f"({where.f_code.co_name})"
-            if where is not None
-            else task.get_name()
-        )
+        waiting.append(f"{task.get_name()} at {_innermost(task.get_coro())}")
     log.error("shutdown stuck; exiting", extra={"tasks": sorted(waiting)[:50]})
     logging.shutdown()
     os._exit(1)

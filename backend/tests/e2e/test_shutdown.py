@@ -95,11 +95,14 @@ STUCK = """
 import asyncio
 from videoconf import cli, logs
 
+async def stuck_deep_down():
+    await asyncio.Event().wait()
+
 async def main():
     logs.configure("WARNING")
     asyncio.get_running_loop().create_task(asyncio.Event().wait(), name="never-done")
     asyncio.get_running_loop().call_later(0.05, cli._shutdown_stuck)
-    await asyncio.sleep(5)
+    await stuck_deep_down()
 
 asyncio.run(main())
 """
@@ -121,4 +124,9 @@ async def test_a_stuck_shutdown_names_what_waits_and_exits_one() -> None:
     [line] = out.decode().splitlines()
     record = orjson.loads(line)
     assert record["level"] == "error" and record["message"] == "shutdown stuck; exiting"
-    assert any(task.startswith("never-done at ") for task in record["tasks"]), record
+    tasks = record["tasks"]
+    assert any(task.startswith("never-done at ") for task in tasks), record
+    # The innermost await, not the outermost coroutine: main waits in an Event's wait,
+    # which stuck_deep_down awaits.
+    main = [task for task in tasks if not task.startswith("never-done")]
+    assert len(main) == 1 and main[0].endswith("(wait)") and "locks.py" in main[0], record

@@ -25,6 +25,9 @@ from ..room import Room, RoomLimits
 from ..snapshot import dump_chat, dump_room, load_room
 from . import ClusterUnavailable, Placement
 
+# Seconds to wait for the lease renewal loop to stop (one Redis command's timeout and more).
+STOP_TIMEOUT = 3.0
+
 log = logging.getLogger(__name__)
 
 PREFIX = "videoconf:"
@@ -89,6 +92,7 @@ class RedisCluster:
         self._rewrite: set[str] = set()  # rooms whose chat list must be written in full
         self._flush_task: asyncio.Task[None] | None = None
         self._loop_task: asyncio.Task[None] | None = None
+        self._maintaining = True
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -100,11 +104,21 @@ class RedisCluster:
             await self._heartbeat()
         self._loop_task = asyncio.get_running_loop().create_task(self._maintain())
 
+    async def _stop_maintaining(self) -> None:
+        """Stop renewing, for good. A cancellation that arrives while redis-py is mid-command
+        can be swallowed by it (seen: a shutdown waited forever on the renewal loop), so the
+        loop also stops at its next turn, and the wait for it is bounded."""
+        self._maintaining = False
+        task, self._loop_task = self._loop_task, None
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.wait([task], timeout=STOP_TIMEOUT)
+        if not task.done():
+            log.warning("lease renewal did not stop")
+
     async def close(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        await self._stop_maintaining()
         if self._flush_task is not None:
             with contextlib.suppress(Exception):
                 await self._flush_task
@@ -112,8 +126,10 @@ class RedisCluster:
 
     async def _maintain(self) -> None:
         """Every third of a lease: say we are alive, renew our rooms' leases."""
-        while True:
+        while self._maintaining:
             await asyncio.sleep(self.lease_ms / 3000)
+            if not self._maintaining:
+                break
             try:
                 await self._heartbeat()
                 await self._renew_leases()
@@ -288,11 +304,7 @@ class RedisCluster:
             log.warning("room keys left to expire", extra={"room": room_id, "error": str(exc)})
 
     async def hand_over(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()  # no more renewing: the leases are about to go
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-            self._loop_task = None
+        await self._stop_maintaining()  # no more renewing: the leases are about to go
         try:
             self._dirty |= set(self._rooms())
             await self._flush()
