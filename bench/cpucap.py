@@ -24,8 +24,6 @@ class CpuCap:
 
     def __init__(self, directory: Path, version: int, cores: float) -> None:
         self.directory = directory
-        self.version = version
-        self.cores = cores
         quota = int(PERIOD_US * cores)
         if version == 1:
             (directory / "cpu.cfs_period_us").write_text(str(PERIOD_US))

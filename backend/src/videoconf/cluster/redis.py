@@ -128,8 +128,6 @@ class RedisCluster:
         """Every third of a lease: say we are alive, renew our rooms' leases."""
         while self._maintaining:
             await asyncio.sleep(self.lease_ms / 3000)
-            if not self._maintaining:
-                break
             try:
                 await self._heartbeat()
                 await self._renew_leases()
