@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from videoconf.protocol import (
     CLIENT_EVENTS,
     MAX_CLIENT_ID_LENGTH,
+    RELAY_EVENTS,
     ClientId,
     Empty,
     ProtocolError,
@@ -110,8 +111,11 @@ def test_relayed_is_the_sender_card_then_the_fields(
     message = orjson.dumps(
         {"event": "candidate", "payload": {"targetClientId": "t", "candidate": candidate}}
     )
-    _, payload = parse(message)
-    out = orjson.loads(orjson.dumps(relayed(payload, client_id, display_name)))
+    event, payload = parse(message)
+    whole = orjson.loads(relayed(event, payload, client_id, display_name))
+    assert list(whole) == ["event", "payload"]
+    assert whole["event"] == "candidate"
+    out = whole["payload"]
     assert out == {
         "clientId": client_id,
         "displayName": display_name,
@@ -127,12 +131,20 @@ def test_relayed_is_the_sender_card_then_the_fields(
 def test_relayed_keeps_the_sdp_as_it_came() -> None:
     sdp = '"v=0\\r\\no=- 1 2 IN IP4 127.0.0.1\\r\\n\\u00e9"'
     message = b'{"event":"offer","payload":{"targetClientId":"t","sdp":' + sdp.encode() + b"}}"
-    _, payload = parse(message)
-    out = orjson.dumps(relayed(payload, "me", 'Ann "A" \\ B'))
+    event, payload = parse(message)
+    out = relayed(event, payload, "me", 'Ann "A" \\ B')
     assert sdp.encode() in out
-    assert orjson.loads(out)["displayName"] == 'Ann "A" \\ B'
+    assert orjson.loads(out)["payload"]["displayName"] == 'Ann "A" \\ B'
 
 
 def test_relayed_without_fields_is_the_sender_card() -> None:
-    out = orjson.dumps(relayed(Empty(), "me", "Ann"))
-    assert orjson.loads(out) == {"clientId": "me", "displayName": "Ann"}
+    out = relayed("renegotiate", Empty(), "me", "Ann")
+    assert orjson.loads(out) == {
+        "event": "renegotiate",
+        "payload": {"clientId": "me", "displayName": "Ann"},
+    }
+
+
+@pytest.mark.parametrize("event", sorted(RELAY_EVENTS))
+def test_relayed_names_each_relay_event(event: str) -> None:
+    assert orjson.loads(relayed(event, Empty(), "me", "Ann"))["event"] == event

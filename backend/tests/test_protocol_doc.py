@@ -32,7 +32,7 @@ from videoconf.protocol import (
     ErrorCode,
     Role,
 )
-from videoconf.room import Deliver, RoleChanged, Room
+from videoconf.room import Deliver, RoleChanged, Room, Send
 from videoconf.turn import ice_servers_payload
 
 DOC = Path(__file__).parents[2] / "docs" / "protocol.md"
@@ -189,7 +189,11 @@ def _produced_payloads() -> dict[str, list[Any]]:
             if isinstance(effect, Deliver):
                 # Round-trip through the real encoder, as the hub does.
                 message = orjson.loads(protocol.encode(effect.event, effect.payload))
-                seen.setdefault(message["event"], []).append(message["payload"])
+            elif isinstance(effect, Send):  # a relay, encoded by the room
+                message = orjson.loads(effect.message)
+            else:
+                continue
+            seen.setdefault(message["event"], []).append(message["payload"])
 
     def send(who: str, event: str, payload: dict[str, Any] | None = None) -> None:
         raw = orjson.dumps({"event": event, "payload": payload or {}})

@@ -58,6 +58,7 @@ from videoconf.room import (
     PeerOutcome,
     Room,
     RoomLimits,
+    Send,
 )
 
 POOL = ("ana", "ben", "cai", "dee", "eli", "fay")
@@ -146,6 +147,16 @@ EVENTS = sorted(CLIENT_EVENTS)
 def delivered(effect: Deliver) -> Any:
     """A delivery's payload as its recipients read it."""
     return orjson.loads(encode(effect.event, effect.payload))["payload"]
+
+
+def as_delivery(effect: Effect) -> Effect:
+    """A `Send` (a relay, already encoded) as the `Deliver` its recipient reads; the other
+    effects as they are."""
+    if not isinstance(effect, Send):
+        return effect
+    message = orjson.loads(effect.message)
+    assert list(message) == ["event", "payload"], message
+    return Deliver((effect.recipient,), message["event"], message["payload"])
 
 
 def spoofed(event: str, payload: Payload) -> Payload:
@@ -290,7 +301,14 @@ class RoomMachine(RuleBasedStateMachine):
         before = set(self.room.members)
         member = self.room.members.get(actor)
         role = member.role if member is not None else None
-        effects = self.room.handle(actor, event, payload, self.now)
+        # The hub's short way for relays: what it sends is what `handle` would have.
+        fast = self.room.relay(actor, event, payload) if event in RELAY_EVENTS else None
+        sent = self.room.handle(actor, event, payload, self.now)
+        if fast is not None:
+            assert sent == [fast]
+        else:
+            assert not any(isinstance(e, Send) for e in sent), sent
+        effects = [as_delivery(e) for e in sent]
 
         if member is None:
             assert effects == [], "a message in flight from a non-member does nothing"
@@ -476,6 +494,56 @@ def test_participant_back_from_a_drop_is_not_left_without_a_host() -> None:
     room.join("ben", "Ben", 3.0)  # ben is back, alone, as a participant
     assert room.participant_count() == 1
     assert room.host_ids() == ("ben",), "the only admitted member present should host"
+
+
+def test_the_short_way_for_relays_is_the_long_way() -> None:
+    """`Room.relay` (the hub's short way) against `handle`, for every relay event, every
+    kind of sender (each role, absent, unknown) and every kind of target (each role, the
+    sender, unknown): it goes through exactly when `handle` sends one `Send`, and that
+    `Send` is the same. (The machine above seldom relays between admitted members.)"""
+    room = Room("room-1", 0.0, RoomLimits(max_members=8, chat_history=5))
+    room.join("ana", "Ana", 0.0)  # first in: host
+    for name in ("ben", "cai", "dee", "eli"):
+        room.join(name, name.title(), 0.0)  # they wait
+    for name in ("ben", "cai", "dee"):
+        room.handle("ana", "accept_waiting", Subject(client_id=name), 0.0)
+    room.handle("cai", "request_screenshare", Empty(), 0.0)
+    room.handle("ana", "accept_screenshare", Subject(client_id="cai"), 0.0)
+    room.leave("dee", 0.0, dropped=True)  # her place is kept while she reconnects
+    roles = {m.client_id: m.role for m in room.members.values()}
+    assert roles == {
+        "ana": Role.HOST, "ben": Role.PARTICIPANT, "cai": Role.SCREENSHARE, "eli": Role.WAITING
+    }, roles  # fmt: skip
+    assert "dee" in room.absent
+    people = ("ana", "ben", "cai", "dee", "eli", UNKNOWN)
+    went = 0
+    for event in sorted(RELAY_EVENTS):
+        for actor in people:
+            for target in people:
+                payload = spoofed(event, data_payload(event, target))
+                fast = room.relay(actor, event, payload)
+                effects = room.handle(actor, event, payload, 1.0)
+                if fast is None:
+                    assert not any(isinstance(e, Send) for e in effects), (actor, target)
+                    continue
+                went += 1
+                assert effects == [fast], (actor, target)
+                assert fast.recipient == target != actor
+                message = orjson.loads(fast.message)
+                assert message["event"] == event
+                assert message["payload"]["clientId"] == actor
+    # Admitted senders to the other admitted members, for each event.
+    assert went == len(RELAY_EVENTS) * 3 * 2
+
+
+def data_payload(event: str, target: str) -> Payload:
+    """A relay payload of `event` aimed at `target`."""
+    body: dict[str, Any] = {"targetClientId": target}
+    if event in ("offer", "answer"):
+        body |= {"sdp": "v=0\r\n", "type": event}
+    elif event == "candidate":
+        body["candidate"] = "candidate:1 1 udp 1 127.0.0.1 9 typ host"
+    return parse(orjson.dumps({"event": event, "payload": body}))[1]
 
 
 # -------------------------------------------------------------------------- the hub

@@ -25,6 +25,7 @@ from .protocol import (
     CLOSE_CODES,
     CLOSE_GRACE,
     RECONNECT_REASONS,
+    RELAY_EVENTS,
     DisconnectReason,
     ErrorCode,
     ProtocolError,
@@ -42,6 +43,7 @@ from .room import (
     RoleChanged,
     Room,
     RoomLimits,
+    Send,
 )
 from .wsio import Outbox
 
@@ -452,6 +454,14 @@ class Hub:
             room = self.rooms.get(connection.room_id)
             if room is None:
                 return
+            if event in RELAY_EVENTS:  # most messages: the short way when it goes through
+                send = room.relay(connection.client_id, event, payload)
+                if send is not None:
+                    target = self.connections.get((connection.room_id, send.recipient))
+                    if target is not None:
+                        target.send(send.message)
+                    self.metrics.events.record(event, OK, time.perf_counter() - started)
+                    return
             effects = room.handle(connection.client_id, event, payload, now)
         except ProtocolError as exc:
             self.metrics.event(exc.event or event, exc.code.value)
@@ -508,6 +518,10 @@ class Hub:
                     connection = self.connections.get((room_id, client_id))
                     if connection is not None:
                         connection.send(data)
+            elif isinstance(effect, Send):
+                connection = self.connections.get((room_id, effect.recipient))
+                if connection is not None:
+                    connection.send(effect.message)
             elif isinstance(effect, Close):
                 connection = self.connections.get((room_id, effect.client_id))
                 if connection is not None:

@@ -336,15 +336,23 @@ def check_sdp(raw: msgspec.Raw, event: str) -> None:
         raise ProtocolError(ErrorCode.INVALID_PAYLOAD, problem, event)
 
 
-def relayed(payload: Payload, client_id: str, display_name: str) -> orjson.Fragment:
-    """A relayed payload as its recipient gets it, encoded once: the sender's card the
-    server vouches for (`clientId`, `displayName`), then the payload's fields as parsed (an
-    SDP as the JSON text it came in). Relayed payload types have no field named like those."""
+def relayed(event: str, payload: Payload, client_id: str, display_name: str) -> bytes:
+    """A relayed message as its recipient gets it, encoded once and in one piece: the
+    payload is the sender's card the server vouches for (`clientId`, `displayName`), then
+    the payload's fields as parsed (an SDP as the JSON text it came in). Relayed payload
+    types have no field named like those."""
     fields = _payload_encoder.encode(payload)
     sender = _sender(client_id, display_name)
     if fields == b"{}":
-        return orjson.Fragment(sender[:-1] + b"}")
-    return orjson.Fragment(sender + fields[1:])
+        return b"".join((_RELAY_HEADS[event], sender[:-1], b"}}"))
+    return b"".join((_RELAY_HEADS[event], sender, fields[1:], b"}"))
+
+
+# Relay event -> `{"event":…,"payload":` for `relayed`.
+_RELAY_HEADS: Final = {
+    event: orjson.dumps({"event": event, "payload": None})[: -len(b"null}")]
+    for event in RELAY_EVENTS
+}
 
 
 @functools.lru_cache(maxsize=4096)
