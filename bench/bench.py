@@ -7,7 +7,8 @@ run, so the ratios compare like with like:
 
 - videoconf: `videoconf serve` (auth, validation, permissions, rate limits, metrics)
 - ceiling: `bench/ceiling.py`, a relay with no room logic on the backend's WebSocket stack
-  (a bare asyncio protocol on uvloop, aiohttp's compiled frame reader, orjson)
+  (a bare asyncio protocol on uvloop, aiohttp's compiled frame reader, orjson, the backend's
+  frame writer)
 - PeerJS: the PeerJS server (npm `peer`, pinned in bench/package.json) on Node
 - picows ceiling: `bench/ceiling_picows.py`, the same no-logic relay on another WebSocket
   stack (picows), to show what changing the stack would buy
@@ -631,7 +632,9 @@ def render(bench: Bench, command: str, started: datetime, seconds: float) -> str
         "in the ratio 1:1:8 (about 1 KB on average), 100 participants; saturation keeps 8 "
         "messages in flight per participant.",
         "- ceiling = `bench/ceiling.py`, the backend's WebSocket stack (an asyncio protocol "
-        "with aiohttp's compiled frame reader) with no room logic; for comparison, picows "
+        "with aiohttp's compiled frame reader, the backend's frame writer, which sends a "
+        "socket's frames of one loop turn in one write) with no room logic; picows and "
+        "aiohttp ceilings write each frame as it comes. For comparison, picows "
         "ceiling = `bench/ceiling_picows.py`, the same relay on picows, and aiohttp ceiling = "
         "`bench/ceiling_aiohttp.py`, the same relay on aiohttp's own WebSocket path (the "
         "backend's stack before it had its own endpoint).",

@@ -1,7 +1,10 @@
 """The ceiling of our stack: a WebSocket relay with no room logic at all (no sign-in, no
 validation, no permissions, no metrics, no send queues) on what the backend's WebSocket
 endpoint is made of: a bare asyncio protocol (uvloop) with aiohttp's compiled frame reader
-and orjson, no request object, no handler task, no coroutine per connection.
+and orjson, no request object, no handler task, no coroutine per connection, and the
+backend's own frame writer (`videoconf.wsio.FrameWriter`), which sends each socket's frames
+of one turn of the loop in one write. Without that last part the backend, logic and all,
+outran its "ceiling" at saturation.
 
 It speaks our envelope so the load generator drives it like the backend (`--target relay`):
 a message with `payload.targetClientId` goes to that client with the sender's id added;
@@ -20,7 +23,6 @@ import argparse
 import asyncio
 import base64
 import hashlib
-import struct
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,24 +30,15 @@ import orjson
 import uvloop
 from aiohttp import WSMsgType
 from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+from videoconf.wsio import FrameWriter, Outbox, frame_header
 
 ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_HEAD = 16 * 1024
 MAX_MESSAGE = 4 * 1024 * 1024
-_LEN2 = struct.Struct("!BBH").pack
-_LEN8 = struct.Struct("!BBQ").pack
 
 clients: dict[str, Relay] = {}
 rooms: dict[str, dict[str, Relay]] = {}
-
-
-def text_frame(data: bytes) -> bytes:
-    size = len(data)
-    if size < 126:
-        return bytes((0x81, size)) + data
-    if size < 65536:
-        return _LEN2(0x81, 126, size) + data
-    return _LEN8(0x81, 127, size) + data
+outbox = Outbox()
 
 
 class Frames(WebSocketDataQueue):
@@ -69,10 +62,11 @@ class Frames(WebSocketDataQueue):
 
 
 class Relay(asyncio.Protocol):
-    __slots__ = ("client_id", "head", "reader", "room_id", "transport")
+    __slots__ = ("client_id", "head", "reader", "room_id", "transport", "writer")
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        self.writer = FrameWriter(transport, outbox)
         self.head: bytes | None = b""
         self.reader: WebSocketReader | None = None
 
@@ -115,14 +109,19 @@ class Relay(asyncio.Protocol):
         message = orjson.loads(data)
         payload = message["payload"]
         payload["clientId"] = self.client_id
-        frame = text_frame(orjson.dumps(message))
+        data = orjson.dumps(message)
         if message["event"] == "add_chat":
             for other in rooms.get(self.room_id, {}).values():
-                other.transport.write(frame)
+                other.send(data)
         else:
             target = clients.get(payload["targetClientId"])
             if target is not None:
-                target.transport.write(frame)
+                target.send(data)
+
+    def send(self, data: bytes) -> None:
+        if not self.writer(data) and not self.transport.is_closing():
+            # Past the high-water mark: write it now (the writer sent what it held first).
+            self.transport.write(frame_header(0x81, len(data)) + data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.reader is None:
