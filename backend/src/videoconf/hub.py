@@ -457,9 +457,7 @@ class Hub:
             if event in RELAY_EVENTS:  # most messages: the short way when it goes through
                 send = room.relay(connection.client_id, event, payload)
                 if send is not None:
-                    target = self.connections.get((connection.room_id, send.recipient))
-                    if target is not None:
-                        target.send(send.message)
+                    self.apply(connection.room_id, (send,))
                     self.metrics.events.record(event, OK, time.perf_counter() - started)
                     return
             effects = room.handle(connection.client_id, event, payload, now)
